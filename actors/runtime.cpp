@@ -1,0 +1,87 @@
+#include "actors/runtime.hpp"
+
+#include "storage/store.hpp"
+
+#include <caf/all.hpp>
+
+#include <memory>
+
+namespace visitd::actors {
+
+namespace {
+
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
+
+/// Answers pings once it has checked the store: a reply proves a scheduler thread ran this
+/// actor and the store served a read.
+using health_actor = caf::typed_actor<caf::replies_to<ping_atom>::with<caf::ok_atom>>;
+
+health_actor::behavior_type health(health_actor::pointer self, storage::store* store) {
+  return {
+    [self, store](ping_atom) -> caf::result<caf::ok_atom> {
+      if (auto checked = store->check(); !checked)
+        return caf::make_error(caf::sec::runtime_error, "store: " + checked.err().message);
+      (void)self;
+      return caf::ok_atom::value;
+    },
+  };
+}
+
+class caf_runtime final : public runtime {
+public:
+  caf_runtime(const runtime_options& options, storage::store& store)
+    : config_(make_config(options)), system_(config_), timeout_(options.request_timeout) {
+    health_ = system_.spawn(health, &store);
+  }
+
+  ~caf_runtime() override { shutdown(); }
+
+  void probe_readiness(completion done) override {
+    if (stopped_) {
+      done(domain::make_error(domain::errc::unavailable, "actor system is shut down"));
+      return;
+    }
+    // A short-lived bridge actor makes the request, so no caller thread ever blocks on a
+    // receive (a scoped_actor round trip would stall an io thread; see stack-notes).
+    auto shared_done = std::make_shared<completion>(std::move(done));
+    auto* sys = &system_;
+    system_.spawn(
+      [health = health_, timeout = timeout_, shared_done, sys](caf::event_based_actor* self) {
+        self->request(health, timeout, ping_atom::value)
+          .then([shared_done](caf::ok_atom) { (*shared_done)({}); },
+                [shared_done, sys](caf::error& err) {
+                  auto code = err == caf::sec::request_timeout ? domain::errc::timeout
+                                                               : domain::errc::unavailable;
+                  (*shared_done)(domain::make_error(code, "health actor: " + sys->render(err)));
+                });
+      });
+  }
+
+  void shutdown() override {
+    if (stopped_) return;
+    stopped_ = true;
+    caf::anon_send_exit(health_, caf::exit_reason::user_shutdown);
+    system_.await_all_actors_done();
+  }
+
+private:
+  static caf::actor_system_config make_config(const runtime_options& options) {
+    caf::actor_system_config config;
+    config.set("scheduler.max-threads", options.actor_threads);
+    return config;
+  }
+
+  caf::actor_system_config config_;
+  caf::actor_system system_;
+  std::chrono::milliseconds timeout_;
+  health_actor health_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<runtime> start_runtime(const runtime_options& options, storage::store& store) {
+  return std::make_unique<caf_runtime>(options, store);
+}
+
+}  // namespace visitd::actors

@@ -1,0 +1,48 @@
+#pragma once
+
+// The actor side of visitd: owns the CAF actor system and the long-lived actors. Its interface
+// has no CAF types, so the http layer and main() stay free of CAF headers, and every call is
+// asynchronous: callers pass a completion callback, which is invoked on a CAF worker thread.
+
+#include "domain/error.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+namespace visitd::storage {
+class store;
+}
+
+namespace visitd::actors {
+
+struct runtime_options {
+  /// CAF scheduler worker threads (CAF's own default is max(cores, 4), too many on 2 cores).
+  std::size_t actor_threads = 2;
+  /// Timeout of every request the runtime makes on a caller's behalf.
+  std::chrono::milliseconds request_timeout{2000};
+};
+
+/// Owns the actor system. Destroying it stops every actor and joins the scheduler threads.
+class runtime {
+public:
+  using completion = std::function<void(domain::result<void>)>;
+
+  virtual ~runtime() = default;
+
+  /// Asks the health actor to prove the actor system schedules work and the store answers
+  /// reads. `done` is called exactly once, from a CAF thread: OK, or an error saying what failed
+  /// (unavailable, or timeout after `request_timeout`). Never blocks the caller.
+  virtual void probe_readiness(completion done) = 0;
+
+  /// Stops all actors and waits for them. Idempotent. Call before closing the store.
+  virtual void shutdown() = 0;
+};
+
+/// Starts the actor system and its long-lived actors. `store` must outlive the runtime (or at
+/// least its shutdown()).
+[[nodiscard]] std::unique_ptr<runtime> start_runtime(const runtime_options& options,
+                                                     storage::store& store);
+
+}  // namespace visitd::actors

@@ -1,0 +1,147 @@
+#include "app/config.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#ifndef VISITD_VERSION
+#define VISITD_VERSION "0.0.0"
+#endif
+
+namespace visitd::app {
+
+namespace po = boost::program_options;
+using domain::errc;
+using domain::make_error;
+
+std::string version_string() {
+  return "visitd " VISITD_VERSION;
+}
+
+namespace {
+
+// Plain holders for values whose type in `config` is not what the user types.
+struct raw_values {
+  std::string durability = "sync";
+  std::size_t idle_timeout_s = 30;
+  std::size_t handshake_timeout_s = 10;
+  std::size_t shutdown_grace_ms = 5000;
+};
+
+po::options_description server_options(config& c, raw_values& raw) {
+  po::options_description d{"Server options (command line or config file)"};
+  auto& s = c.server;
+  auto& l = s.request_limits;
+  d.add_options()("bind", po::value(&s.bind_address)->default_value(s.bind_address),
+                  "IP address to listen on")("port", po::value(&s.port)->default_value(s.port),
+                                             "TCP port for HTTPS (0: pick a free one)")(
+    "data-dir", po::value(&c.data_dir)->default_value(c.data_dir),
+    "directory of the RocksDB store and the generated TLS certificate")(
+    "tls-cert", po::value(&c.tls_cert),
+    "PEM certificate chain (default: generated under data-dir/tls)")(
+    "tls-key", po::value(&c.tls_key), "PEM private key matching tls-cert")(
+    "io-threads", po::value(&s.io_threads)->default_value(s.io_threads), "socket threads")(
+    "actor-threads", po::value(&c.actor_threads)->default_value(c.actor_threads),
+    "CAF scheduler threads")(
+    "durability", po::value(&raw.durability)->default_value(raw.durability),
+    "sync: fsync every acknowledged write batch; relaxed: no fsync per batch")(
+    "body-limit", po::value(&l.body_bytes)->default_value(l.body_bytes),
+    "largest request body in bytes (413 beyond)")(
+    "header-limit", po::value(&l.header_bytes)->default_value(l.header_bytes),
+    "largest request header block in bytes (431 beyond)")(
+    "idle-timeout", po::value(&raw.idle_timeout_s)->default_value(raw.idle_timeout_s),
+    "seconds a connection may stay silent")(
+    "handshake-timeout",
+    po::value(&raw.handshake_timeout_s)->default_value(raw.handshake_timeout_s),
+    "seconds to complete the TLS handshake")(
+    "shutdown-grace", po::value(&raw.shutdown_grace_ms)->default_value(raw.shutdown_grace_ms),
+    "milliseconds in-flight requests get to finish on SIGTERM")(
+    "access-log", po::value(&s.access_log)->default_value(s.access_log),
+    "log one line per request (true/false)")("log-level",
+                                             po::value(&c.log_level)->default_value(c.log_level),
+                                             "trace, debug, info, warn, error or off");
+  return d;
+}
+
+domain::result<void> apply_raw(config& c, const raw_values& raw) {
+  auto mode = storage::parse_durability(raw.durability);
+  if (!mode) return std::move(mode).err();
+  c.durability = *mode;
+  c.server.request_limits.idle_timeout = std::chrono::seconds(raw.idle_timeout_s);
+  c.server.request_limits.handshake_timeout = std::chrono::seconds(raw.handshake_timeout_s);
+  c.server.shutdown_grace = std::chrono::milliseconds(raw.shutdown_grace_ms);
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
+  if (!levels.contains(c.log_level))
+    return make_error(errc::invalid_argument,
+                      "log-level must be one of trace, debug, info, warn, "
+                      "error, off; got \"" +
+                        c.log_level + "\"");
+  if (c.server.io_threads == 0 || c.actor_threads == 0)
+    return make_error(errc::invalid_argument, "io-threads and actor-threads must be at least 1");
+  if (c.server.request_limits.body_bytes == 0 || c.server.request_limits.header_bytes < 1024)
+    return make_error(errc::invalid_argument,
+                      "body-limit must be positive and header-limit at least 1024 bytes");
+  return {};
+}
+
+}  // namespace
+
+domain::result<invocation> parse_command_line(const std::vector<std::string>& args) {
+  invocation out;
+  raw_values raw;
+  std::string config_file;
+  std::vector<std::string> positional;
+
+  po::options_description general{"General options"};
+  general.add_options()("help,h", "print this help and exit")("version",
+                                                              "print the version and exit")(
+    "config", po::value(&config_file), "read settings from FILE (INI: key = value, # comments)");
+  auto settings = server_options(out.settings, raw);
+  po::options_description hidden;
+  hidden.add_options()("command", po::value(&positional));
+  po::positional_options_description positions;
+  positions.add("command", -1);
+
+  po::options_description all;
+  all.add(general).add(settings).add(hidden);
+
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(all).positional(positions).run(), vm);
+    if (vm.count("config")) {
+      const auto& path = vm["config"].as<std::string>();
+      std::ifstream file{path};
+      if (!file) return make_error(errc::invalid_argument, "cannot read config file " + path);
+      // Command-line values were stored first, so they win over the file's.
+      po::store(po::parse_config_file(file, settings, /*allow_unregistered=*/false), vm);
+    }
+    po::notify(vm);
+
+    if (vm.count("help")) {
+      std::ostringstream text;
+      text << "Usage: visitd [serve] [--config FILE] [--key value ...]\n\n"
+           << "Runs the visitd HTTPS server (the only command so far: serve).\n\n"
+           << general << "\n"
+           << settings;
+      out.what = command::help;
+      out.help_text = text.str();
+      return out;
+    }
+    if (vm.count("version")) {
+      out.what = command::version;
+      return out;
+    }
+  } catch (const po::error& e) {
+    return make_error(errc::invalid_argument, e.what());
+  }
+
+  if (positional.size() > 1 || (positional.size() == 1 && positional.front() != "serve"))
+    return make_error(errc::invalid_argument,
+                      "unknown command \"" + positional.back() + "\" (try --help)");
+  if (auto ok = apply_raw(out.settings, raw); !ok) return std::move(ok).err();
+  return out;
+}
+
+}  // namespace visitd::app

@@ -1,0 +1,44 @@
+#pragma once
+
+// The command line and config file of `visitd`, read with Boost.ProgramOptions: typed values,
+// unknown keys and bad values are errors that name the key (never silently ignored).
+
+#include "domain/error.hpp"
+#include "http/server.hpp"
+#include "storage/store.hpp"
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace visitd::app {
+
+/// Everything `visitd serve` needs. Defaults are the embedded defaults; config/visitd.conf
+/// repeats them with comments (a unit test keeps the two equal).
+struct config {
+  http::server_options server;
+  std::string data_dir = "./data";
+  std::string tls_cert;  ///< Empty: use (or generate) <data-dir>/tls/cert.pem.
+  std::string tls_key;
+  std::size_t actor_threads = 2;
+  storage::durability durability = storage::durability::sync;
+  std::string log_level = "info";
+};
+
+enum class command { serve, help, version };
+
+struct invocation {
+  command what = command::serve;
+  config settings;
+  std::string help_text;  ///< Filled for command::help.
+};
+
+/// Parses `visitd [serve] [--config FILE] [--key value ...]`. Command-line values override the
+/// config file, which overrides the embedded defaults. Fails with invalid_argument naming the
+/// offending option, key or value.
+[[nodiscard]] domain::result<invocation> parse_command_line(const std::vector<std::string>& args);
+
+/// The version string printed by --version.
+[[nodiscard]] std::string version_string();
+
+}  // namespace visitd::app

@@ -1,0 +1,134 @@
+#include "app/serve.hpp"
+
+#include "actors/runtime.hpp"
+#include "http/health_routes.hpp"
+#include "http/server.hpp"
+#include "http/tls_identity.hpp"
+#include "storage/store.hpp"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <pthread.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+namespace visitd::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+sigset_t shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+void init_logging(const std::string& level) {
+  // Logs go to stderr, one line per event, UTC timestamps; stdout carries only the start banner.
+  auto logger = spdlog::stderr_logger_mt("visitd");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  logger->set_level(spdlog::level::from_str(level));
+  spdlog::set_default_logger(logger);
+}
+
+std::string url_for(const std::string& address, std::uint16_t port) {
+  bool ipv6 = address.find(':') != std::string::npos;
+  std::string host = address == "0.0.0.0" ? "127.0.0.1" : address == "::" ? "[::1]" : address;
+  if (ipv6 && host.front() != '[') host = "[" + host + "]";
+  return "https://" + host + ":" + std::to_string(port);
+}
+
+int fail_start(const std::string& what, const domain::error& err) {
+  spdlog::critical("cannot start: {}: {}", what, err.message);
+  std::cerr << "visitd: cannot start: " << what << ": " << err.message << "\n";
+  return 1;
+}
+
+}  // namespace
+
+void block_shutdown_signals() {
+  auto set = shutdown_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int serve(const config& settings) {
+  init_logging(settings.log_level);
+  auto started = std::chrono::steady_clock::now();
+  fs::path data_dir{settings.data_dir};
+
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  if (ec)
+    return fail_start("data dir", domain::make_error(domain::errc::storage_failure,
+                                                     data_dir.string() + ": " + ec.message()));
+
+  auto store = storage::open_rocksdb_store({(data_dir / "db").string(), settings.durability});
+  if (!store) return fail_start("store", store.err());
+
+  std::vector<std::string> extra_names;
+  if (settings.server.bind_address != "0.0.0.0" && settings.server.bind_address != "::")
+    extra_names.push_back(settings.server.bind_address);
+  auto identity = http::load_or_create_tls_identity(
+    {settings.tls_cert, settings.tls_key, (data_dir / "tls").string(), extra_names});
+  if (!identity) return fail_start("TLS identity", identity.err());
+  spdlog::info("tls certificate={} generated={}", identity->certificate_path, identity->generated);
+
+  auto runtime = actors::start_runtime({.actor_threads = settings.actor_threads}, **store);
+
+  http::router routes;
+  http::add_health_routes(
+    routes, [rt = runtime.get()](auto done) { rt->probe_readiness(std::move(done)); });
+
+  auto server = http::start_server(settings.server, *identity, routes);
+  if (!server) {
+    runtime->shutdown();
+    (void)(*store)->close();
+    return fail_start("listener", server.err());
+  }
+
+  auto url = url_for(settings.server.bind_address, (*server)->port());
+  auto startup_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+  spdlog::info(
+    "listening url={} data_dir={} durability={} io_threads={} actor_threads={} "
+    "startup_ms={}",
+    url, settings.data_dir, storage::to_string(settings.durability), settings.server.io_threads,
+    settings.actor_threads, startup_ms);
+  std::cout << "visitd listening on " << url << "\n"
+            << "  health:    " << url << "/healthz   readiness: " << url << "/readyz\n"
+            << "  data:      " << fs::absolute(data_dir).string() << "\n"
+            << "  TLS:       " << identity->certificate_path
+            << (identity->generated ? " (self-signed, made now)" : "") << "\n"
+            << "  First sign-in: open " << url
+            << "/healthz and accept the self-signed certificate (or trust the PEM above);\n"
+            << "  portal accounts and sign-in are not implemented yet (docs/operations.md).\n"
+            << "  Stop with Ctrl-C or SIGTERM.\n"
+            << std::flush;
+
+  auto signals = shutdown_signals();
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("stopping signal={}", received == SIGTERM ? "SIGTERM" : "SIGINT");
+
+  // Reverse order of start: no new requests, then no actors, then close the store (flushes
+  // the WAL). The server object itself goes last: late responders may still post to it.
+  (*server)->stop();
+  runtime->shutdown();
+  auto closed = (*store)->close();
+  server->reset();
+  if (!closed) {
+    spdlog::error("closing the store failed: {}", closed.err().message);
+    return 1;
+  }
+  spdlog::info("stopped cleanly");
+  return 0;
+}
+
+}  // namespace visitd::app

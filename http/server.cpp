@@ -1,0 +1,410 @@
+#include "http/server.hpp"
+
+#include "http/errors.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace visitd::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+using tcp = asio::ip::tcp;
+using domain::errc;
+using domain::make_error;
+
+namespace {
+
+/// What every session shares with the server: configuration, routes and the in-flight count
+/// that graceful shutdown waits on.
+struct shared_state {
+  const router& routes;
+  server_options options;
+  ssl::context tls{ssl::context::tls_server};
+  std::atomic<std::size_t> in_flight{0};
+  std::atomic<bool> stopping{false};
+};
+
+// -- failure reporting ----------------------------------------------------------
+
+// Errors that are normal on the Internet and not worth a log line: the peer went away, timed
+// out, or (ssl short read) closed the TCP connection without a TLS close_notify, which many
+// clients do. Everything else is logged at debug level; a single bad connection is never more
+// than that.
+void fail(beast::error_code ec, const char* what) {
+  if (ec == asio::error::operation_aborted || ec == asio::ssl::error::stream_truncated ||
+      ec == beast::error::timeout || ec == asio::error::eof ||
+      ec == asio::error::connection_reset || ec == bhttp::error::end_of_stream)
+    return;
+  spdlog::debug("connection error during {}: {}", what, ec.message());
+}
+
+// -- converting between Beast and our plain messages -------------------------------
+
+request to_request(bhttp::request<bhttp::string_body>&& in, const std::string& remote) {
+  request out;
+  out.method = std::string{in.method_string()};
+  std::string_view target = in.target();
+  auto q = target.find('?');
+  out.path = std::string{target.substr(0, q)};
+  if (q != std::string_view::npos) out.query = std::string{target.substr(q + 1)};
+  for (const auto& field : in) out.headers.emplace_back(field.name_string(), field.value());
+  out.body = std::move(in.body());
+  out.remote_address = remote;
+  return out;
+}
+
+bhttp::response<bhttp::string_body> to_beast(response&& in, unsigned version, bool keep_alive,
+                                             bool head_only) {
+  bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(in.status), version};
+  out.set(bhttp::field::server, "visitd");
+  if (!in.content_type.empty()) out.set(bhttp::field::content_type, in.content_type);
+  out.set(bhttp::field::cache_control, "no-store");
+  out.set("X-Content-Type-Options", "nosniff");
+  out.set(bhttp::field::strict_transport_security, "max-age=31536000");
+  for (auto& [name, value] : in.headers) out.set(name, value);
+  out.keep_alive(keep_alive);
+  out.body() = std::move(in.body);
+  out.prepare_payload();
+  if (head_only) out.body().clear();
+  return out;
+}
+
+// A parse error becomes an answer (and then the connection closes): limits before parsing.
+response parse_error_response(beast::error_code ec, const limits& l) {
+  if (ec == bhttp::error::body_limit)
+    return error_response(413, "body_too_large",
+                          "request body exceeds " + std::to_string(l.body_bytes) + " bytes");
+  if (ec == bhttp::error::header_limit)
+    return error_response(431, "headers_too_large",
+                          "request headers exceed " + std::to_string(l.header_bytes) + " bytes");
+  return error_response(400, "bad_request", "malformed HTTP request: " + ec.message());
+}
+
+bool answerable_parse_error(beast::error_code ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+}
+
+// -- HTTPS session ------------------------------------------------------------------
+
+class https_session : public std::enable_shared_from_this<https_session> {
+public:
+  https_session(beast::tcp_stream&& stream, beast::flat_buffer&& buffer, shared_state& state,
+                std::string remote)
+    : stream_(std::move(stream), state.tls),
+      buffer_(std::move(buffer)),
+      state_(state),
+      remote_(std::move(remote)) {}
+
+  void run() {
+    beast::get_lowest_layer(stream_).expires_after(state_.options.request_limits.handshake_timeout);
+    stream_.async_handshake(
+      ssl::stream_base::server, buffer_.data(),
+      beast::bind_front_handler(&https_session::on_handshake, shared_from_this()));
+  }
+
+private:
+  void on_handshake(beast::error_code ec, std::size_t bytes_used) {
+    if (ec) return fail(ec, "tls handshake");
+    buffer_.consume(bytes_used);
+    do_read();
+  }
+
+  void do_read() {
+    const auto& l = state_.options.request_limits;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(l.header_bytes));
+    parser_->body_limit(l.body_bytes);
+    beast::get_lowest_layer(stream_).expires_after(l.idle_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&https_session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == bhttp::error::end_of_stream) return do_close();
+    if (ec) {
+      if (!answerable_parse_error(ec)) return fail(ec, "read");
+      started_ = std::chrono::steady_clock::now();
+      method_ = "-";
+      path_ = "-";
+      keep_alive_ = false;
+      state_.in_flight++;
+      return write(parse_error_response(ec, state_.options.request_limits));
+    }
+
+    auto message = parser_->release();
+    started_ = std::chrono::steady_clock::now();
+    version_ = message.version();
+    keep_alive_ = message.keep_alive() && !state_.stopping;
+    head_only_ = message.method() == bhttp::verb::head;
+    auto req = to_request(std::move(message), remote_);
+    method_ = req.method;
+    path_ = req.path;
+    state_.in_flight++;
+
+    // The responder may run on any thread (e.g. a CAF worker): hop back onto this connection's
+    // executor before touching the stream. It keeps the session alive until then.
+    auto self = shared_from_this();
+    state_.routes.dispatch(req, [self](response res) {
+      auto executor = self->stream_.get_executor();
+      asio::dispatch(executor,
+                     [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+    });
+  }
+
+  void write(response&& res) {
+    status_ = res.status;
+    response_ = to_beast(std::move(res), version_, keep_alive_, head_only_);
+    bhttp::async_write(stream_, *response_,
+                       beast::bind_front_handler(&https_session::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    state_.in_flight--;
+    if (state_.options.access_log) {
+      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - started_)
+                      .count();
+      spdlog::info("http method={} path={} status={} latency_us={} peer={}", method_, path_,
+                   status_, micros, remote_);
+    }
+    response_.reset();
+    if (ec) return fail(ec, "write");
+    if (!keep_alive_ || state_.stopping) return do_close();
+    do_read();
+  }
+
+  void do_close() {
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    stream_.async_shutdown(
+      beast::bind_front_handler(&https_session::on_shutdown, shared_from_this()));
+  }
+
+  void on_shutdown(beast::error_code ec) {
+    if (ec) fail(ec, "tls shutdown");
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().close(ignored);
+  }
+
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+  shared_state& state_;
+  std::string remote_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::response<bhttp::string_body>> response_;
+  std::chrono::steady_clock::time_point started_;
+  std::string method_;
+  std::string path_;
+  unsigned version_ = 11;
+  int status_ = 0;
+  bool keep_alive_ = false;
+  bool head_only_ = false;
+};
+
+// -- plain HTTP on the TLS port: one clear answer, then close ------------------------
+
+class plain_http_rejecter : public std::enable_shared_from_this<plain_http_rejecter> {
+public:
+  plain_http_rejecter(beast::tcp_stream&& stream, beast::flat_buffer&& buffer)
+    : stream_(std::move(stream)), buffer_(std::move(buffer)) {}
+
+  void run() {
+    parser_.header_limit(8 * 1024);
+    parser_.body_limit(64 * 1024);
+    bhttp::async_read(stream_, buffer_, parser_,
+                      beast::bind_front_handler(&plain_http_rejecter::on_read, shared_from_this()));
+  }
+
+private:
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec && !answerable_parse_error(ec)) return fail(ec, "plain http read");
+    response_ =
+      to_beast(error_response(400, "https_required", "this port speaks HTTPS only; use https://"),
+               11, false, false);
+    bhttp::async_write(
+      stream_, response_,
+      beast::bind_front_handler(&plain_http_rejecter::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code, std::size_t) {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  bhttp::request_parser<bhttp::empty_body> parser_;
+  bhttp::response<bhttp::string_body> response_;
+};
+
+// -- protocol detection -------------------------------------------------------------
+
+class detector : public std::enable_shared_from_this<detector> {
+public:
+  detector(tcp::socket&& socket, shared_state& state) : stream_(std::move(socket)), state_(state) {}
+
+  void run() {
+    beast::error_code ec;
+    auto endpoint = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    stream_.expires_after(state_.options.request_limits.handshake_timeout);
+    beast::async_detect_ssl(stream_, buffer_,
+                            beast::bind_front_handler(&detector::on_detect, shared_from_this()));
+  }
+
+private:
+  void on_detect(beast::error_code ec, bool is_tls) {
+    if (ec) return fail(ec, "detect");
+    if (is_tls) {
+      std::make_shared<https_session>(std::move(stream_), std::move(buffer_), state_,
+                                      std::move(remote_))
+        ->run();
+    } else {
+      std::make_shared<plain_http_rejecter>(std::move(stream_), std::move(buffer_))->run();
+    }
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  shared_state& state_;
+  std::string remote_;
+};
+
+// -- the server: one io_context per thread, one acceptor --------------------------
+
+class beast_server final : public server {
+public:
+  explicit beast_server(const server_options& options, const router& routes)
+    : state_{routes, options}, acceptor_(contexts_init(options.io_threads)) {}
+
+  ~beast_server() override { stop(); }
+
+  domain::result<void> configure_tls(const tls_identity& identity) {
+    auto& ctx = state_.tls;
+    ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                    ssl::context::single_dh_use | ssl::context::no_compression);
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+    beast::error_code ec;
+    ctx.use_certificate_chain(asio::buffer(identity.certificate_pem), ec);
+    if (!ec) ctx.use_private_key(asio::buffer(identity.private_key_pem), ssl::context::pem, ec);
+    if (ec) return make_error(errc::invalid_argument, "TLS identity rejected: " + ec.message());
+    return {};
+  }
+
+  domain::result<void> listen() {
+    beast::error_code ec;
+    auto address = asio::ip::make_address(state_.options.bind_address, ec);
+    if (ec)
+      return make_error(errc::invalid_argument, "bind address \"" + state_.options.bind_address +
+                                                  "\" is not an IP address");
+    tcp::endpoint endpoint{address, state_.options.port};
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      return make_error(errc::unavailable, "cannot listen on " + state_.options.bind_address + ":" +
+                                             std::to_string(state_.options.port) + ": " +
+                                             ec.message());
+    port_ = acceptor_.local_endpoint().port();
+    do_accept();
+    for (auto& ctx : contexts_) threads_.emplace_back([&ctx] { ctx->run(); });
+    return {};
+  }
+
+  std::uint16_t port() const noexcept override { return port_; }
+
+  void stop() override {
+    if (stopped_.exchange(true)) return;
+    state_.stopping = true;
+    asio::post(acceptor_.get_executor(), [this] {
+      beast::error_code ignored;
+      acceptor_.close(ignored);
+    });
+    // Bounded wait for requests already read to be answered; idle keep-alive connections are
+    // simply dropped with the io threads.
+    auto deadline = std::chrono::steady_clock::now() + state_.options.shutdown_grace;
+    while (state_.in_flight > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (state_.in_flight > 0)
+      spdlog::warn("shutdown grace expired with {} request(s) in flight", state_.in_flight.load());
+    for (auto& guard : work_guards_) guard.reset();
+    for (auto& ctx : contexts_) ctx->stop();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+
+private:
+  asio::io_context& contexts_init(std::size_t count) {
+    count = std::max<std::size_t>(1, count);
+    for (std::size_t i = 0; i < count; ++i) {
+      contexts_.push_back(std::make_unique<asio::io_context>(1));
+      work_guards_.emplace_back(asio::make_work_guard(*contexts_.back()));
+    }
+    return *contexts_.front();
+  }
+
+  asio::io_context& next_context() {
+    auto& ctx = *contexts_[next_ % contexts_.size()];
+    ++next_;
+    return ctx;
+  }
+
+  void do_accept() {
+    acceptor_.async_accept(next_context(), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+      if (ec) {
+        // E.g. EMFILE: log, and keep accepting rather than stop listening for good.
+        spdlog::warn("accept failed: {}", ec.message());
+      } else {
+        beast::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        auto executor = socket.get_executor();
+        asio::dispatch(executor,
+                       [s = std::make_shared<detector>(std::move(socket), state_)] { s->run(); });
+      }
+      do_accept();
+    });
+  }
+
+  shared_state state_;
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<std::optional<asio::executor_work_guard<asio::io_context::executor_type>>>
+    work_guards_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  std::size_t next_ = 0;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace
+
+domain::result<std::unique_ptr<server>> start_server(const server_options& options,
+                                                     const tls_identity& identity,
+                                                     const router& routes) {
+  auto srv = std::make_unique<beast_server>(options, routes);
+  if (auto ok = srv->configure_tls(identity); !ok) return std::move(ok).err();
+  if (auto ok = srv->listen(); !ok) return std::move(ok).err();
+  return std::unique_ptr<server>{std::move(srv)};
+}
+
+}  // namespace visitd::http

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Configures and builds visitd. Usage: scripts/build.sh [release|asan]  (default: release)
+# Build trees: build/release, build/asan. Uses ninja and ccache.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+flavour=${1:-release}
+case "$flavour" in
+  release) flags=(-DCMAKE_BUILD_TYPE=Release) ;;
+  asan) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DVISITD_SANITIZE=ON -DVISITD_BUILD_BENCH=OFF) ;;
+  *) echo "usage: $0 [release|asan]" >&2; exit 2 ;;
+esac
+dir="$root/build/$flavour"
+cmake -S "$root" -B "$dir" -G Ninja "${flags[@]}" >/dev/null
+# Two jobs: one Beast translation unit needs ~2 GB, and CI has 2 cores.
+cmake --build "$dir" -j "${VISITD_JOBS:-2}"

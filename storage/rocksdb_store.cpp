@@ -1,0 +1,184 @@
+#include "storage/store.hpp"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <mutex>
+#include <shared_mutex>
+
+namespace visitd::storage {
+
+using domain::errc;
+using domain::make_error;
+
+// -- durability and column names ---------------------------------------------
+
+domain::result<durability> parse_durability(std::string_view text) {
+  if (text == "sync") return durability::sync;
+  if (text == "relaxed") return durability::relaxed;
+  return make_error(errc::invalid_argument, "durability must be \"sync\" or \"relaxed\", got \"" +
+                                              std::string{text} + "\"");
+}
+
+std::string_view to_string(durability mode) noexcept {
+  return mode == durability::sync ? "sync" : "relaxed";
+}
+
+namespace {
+
+constexpr std::array column_names{
+  std::string_view{"meta"},      std::string_view{"tenants"},
+  std::string_view{"endpoints"}, std::string_view{"endpoint_by_url"},
+  std::string_view{"accounts"},  std::string_view{"visits"},
+  std::string_view{"events"},    std::string_view{"outbox"},
+  std::string_view{"audit"},     std::string_view{"reports"},
+};
+
+constexpr std::string_view schema_version_key = "schema_version";
+
+domain::error to_error(const rocksdb::Status& status, std::string_view what) {
+  return make_error(errc::storage_failure, std::string{what} + ": " + status.ToString());
+}
+
+}  // namespace
+
+const std::vector<column>& all_columns() {
+  static const std::vector<column> columns = [] {
+    std::vector<column> out;
+    for (std::size_t i = 0; i < column_names.size(); ++i) out.push_back(static_cast<column>(i));
+    return out;
+  }();
+  return columns;
+}
+
+std::string_view column_name(column c) noexcept {
+  return column_names[static_cast<std::size_t>(c)];
+}
+
+// -- RocksDB implementation ----------------------------------------------------
+
+namespace {
+
+class rocksdb_store final : public store {
+public:
+  rocksdb_store(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
+                durability mode)
+    : db_(std::move(db)), handles_(std::move(handles)) {
+    write_options_.sync = mode == durability::sync;
+  }
+
+  ~rocksdb_store() override { (void)close(); }
+
+  domain::result<std::string> get(column c, std::string_view key) const override {
+    std::shared_lock lock{mutex_};
+    if (!db_) return make_error(errc::unavailable, "store is closed");
+    std::string value;
+    auto status = db_->Get(rocksdb::ReadOptions{}, handle(c), key, &value);
+    if (status.IsNotFound())
+      return make_error(errc::not_found, "no key in column " + std::string{column_name(c)});
+    if (!status.ok()) return to_error(status, "read failed");
+    return value;
+  }
+
+  domain::result<void> put(column c, std::string_view key, std::string_view value) override {
+    std::shared_lock lock{mutex_};
+    if (!db_) return make_error(errc::unavailable, "store is closed");
+    auto status = db_->Put(write_options_, handle(c), key, value);
+    if (!status.ok()) return to_error(status, "write failed");
+    return {};
+  }
+
+  domain::result<void> check() const override {
+    auto version = get(column::meta, schema_version_key);
+    if (!version) return std::move(version).err();
+    return {};
+  }
+
+  domain::result<void> close() override {
+    // Exclusive: waits for in-flight reads and writes, which hold the lock shared.
+    std::unique_lock lock{mutex_};
+    if (!db_) return {};
+    auto flushed = db_->FlushWAL(/*sync=*/true);
+    for (auto* h : handles_) (void)db_->DestroyColumnFamilyHandle(h);
+    handles_.clear();
+    auto closed = db_->Close();
+    db_.reset();
+    if (!flushed.ok()) return to_error(flushed, "flushing the WAL at close failed");
+    if (!closed.ok()) return to_error(closed, "closing the store failed");
+    return {};
+  }
+
+private:
+  rocksdb::ColumnFamilyHandle* handle(column c) const {
+    return handles_[static_cast<std::size_t>(c)];
+  }
+
+  mutable std::shared_mutex mutex_;
+  std::unique_ptr<rocksdb::DB> db_;
+  // Indexed by `column`; entries past the known columns belong to families a newer build made.
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::WriteOptions write_options_;
+};
+
+domain::result<void> check_or_record_schema(store& s) {
+  auto existing = s.get(column::meta, schema_version_key);
+  if (!existing) {
+    if (existing.err().code != errc::not_found) return std::move(existing).err();
+    return s.put(column::meta, schema_version_key, std::to_string(schema_version));
+  }
+  int version = 0;
+  const auto& text = *existing;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
+  if (ec != std::errc{} || end != text.data() + text.size())
+    return make_error(errc::storage_failure, "schema version record is corrupt: \"" + text + "\"");
+  if (version > schema_version)
+    return make_error(errc::storage_failure,
+                      "store has schema version " + text + ", newer than this build's " +
+                        std::to_string(schema_version) + ": refusing to open it");
+  return {};
+}
+
+}  // namespace
+
+domain::result<std::unique_ptr<store>> open_rocksdb_store(const store_options& options) {
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+
+  // Open every family on disk too (a newer build may have added some): RocksDB refuses to open
+  // a database without naming all of its column families.
+  std::vector<std::string> names;
+  for (auto name : column_names) names.emplace_back(name);
+  std::vector<std::string> on_disk;
+  if (rocksdb::DB::ListColumnFamilies(db_options, options.path, &on_disk).ok()) {
+    for (auto& name : on_disk) {
+      if (name != rocksdb::kDefaultColumnFamilyName &&
+          std::find(names.begin(), names.end(), name) == names.end())
+        names.push_back(name);
+    }
+  }
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions{});
+  for (auto& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions{});
+
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  auto status = rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &raw);
+  if (!status.ok()) return to_error(status, "opening the store at " + options.path + " failed");
+  std::unique_ptr<rocksdb::DB> db{raw};
+
+  // The default family is unused: drop its handle so handles_ is indexed by `column`.
+  (void)db->DestroyColumnFamilyHandle(handles.front());
+  handles.erase(handles.begin());
+
+  auto result = std::make_unique<rocksdb_store>(std::move(db), std::move(handles), options.mode);
+  if (auto schema = check_or_record_schema(*result); !schema) return std::move(schema).err();
+  return std::unique_ptr<store>{std::move(result)};
+}
+
+}  // namespace visitd::storage

@@ -1,0 +1,277 @@
+// The real binary, started on an ephemeral port with a temp data dir: health, readiness, error
+// bodies, TLS pinning, limits, plain HTTP on the TLS port, graceful SIGTERM and restart.
+
+#include "child_process.hpp"
+#include "tls_client.hpp"
+
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+
+namespace visitd::test {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+class temp_dir {
+public:
+  temp_dir() {
+    std::random_device rd;
+    path_ =
+      fs::temp_directory_path() / ("visitd-it-" + std::to_string(rd()) + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~temp_dir() { fs::remove_all(path_); }
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+private:
+  fs::path path_;
+};
+
+/// A running visitd with its port and pinned certificate.
+class running_server {
+public:
+  running_server(const fs::path& data_dir, std::vector<std::string> extra_args = {}) {
+    std::vector<std::string> args{"serve",      "--port",         "0", "--bind", "127.0.0.1",
+                                  "--data-dir", data_dir.string()};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    log_path_ = (data_dir.parent_path() / (data_dir.filename().string() + ".log")).string();
+    process_ = std::make_unique<child_process>(VISITD_BINARY, args, log_path_);
+    auto line = process_->wait_for_line("listening on https://", 30s);
+    if (!line) throw std::runtime_error("visitd did not start; log:\n" + log());
+    std::smatch m;
+    std::regex port_re{R"(https://127\.0\.0\.1:(\d+))"};
+    if (!std::regex_search(*line, m, port_re)) throw std::runtime_error("no port in: " + *line);
+    port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+    cert_pem_ = read_file((data_dir / "tls" / "cert.pem").string());
+  }
+
+  [[nodiscard]] tls_client_options client() const { return {"127.0.0.1", port_, cert_pem_, 0}; }
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  [[nodiscard]] const std::string& certificate() const { return cert_pem_; }
+  [[nodiscard]] std::string log() const {
+    try {
+      return read_file(log_path_);
+    } catch (...) {
+      return {};
+    }
+  }
+  child_process& process() { return *process_; }
+
+  /// Polls /readyz until 200 (readiness can lag the listening line by a few ms).
+  void wait_ready() {
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      try {
+        if (https_get(client(), "/readyz").status == 200) return;
+      } catch (const std::exception&) {
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    throw std::runtime_error("visitd never became ready; log:\n" + log());
+  }
+
+  int stop(int signal = SIGTERM) {
+    process_->send_signal(signal);
+    auto code = process_->wait_exit(30s);
+    if (!code) throw std::runtime_error("visitd did not exit after signal");
+    return *code;
+  }
+
+private:
+  std::unique_ptr<child_process> process_;
+  std::string log_path_;
+  std::uint16_t port_ = 0;
+  std::string cert_pem_;
+};
+
+TEST(server, health_readiness_and_error_bodies_over_pinned_tls) {
+  temp_dir dir;
+  running_server visitd{dir.path() / "data"};
+  visitd.wait_ready();
+
+  auto health = https_get(visitd.client(), "/healthz");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.headers["content-type"], "application/json");
+  EXPECT_EQ(health.body, R"({"status":"ok"})");
+
+  auto ready = https_get(visitd.client(), "/readyz");
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_EQ(ready.body, R"({"status":"ready"})");
+
+  auto missing = https_get(visitd.client(), "/no/such/thing?x=1");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.headers["content-type"], "application/json");
+  EXPECT_EQ(missing.body,
+            R"({"error":{"code":"not_found","message":"no route for GET /no/such/thing"}})");
+
+  tls_connection connection{visitd.client()};
+  auto wrong_method = connection.request("DELETE", "/healthz");
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_EQ(wrong_method.headers["allow"], "GET");
+  EXPECT_NE(wrong_method.body.find(R"("code":"method_not_allowed")"), std::string::npos);
+  // Same connection again: keep-alive works after an error response.
+  EXPECT_EQ(connection.request("GET", "/healthz").status, 200);
+
+  EXPECT_EQ(visitd.stop(), 0);
+  // One structured line per request: method, path, status, latency.
+  auto log = visitd.log();
+  EXPECT_TRUE(std::regex_search(
+    log, std::regex{R"(http method=GET path=/no/such/thing status=404 latency_us=\d+)"}))
+    << log;
+  EXPECT_NE(log.find("stopped cleanly"), std::string::npos) << log;
+}
+
+TEST(server, speaks_tls_1_2_and_1_3_and_rejects_unpinned_certificates) {
+  temp_dir dir;
+  running_server visitd{dir.path() / "data"};
+  visitd.wait_ready();
+
+  tls_connection modern{visitd.client()};
+  EXPECT_EQ(modern.protocol(), "TLSv1.3");
+  auto tls12_options = visitd.client();
+  tls12_options.max_tls_version = TLS1_2_VERSION;
+  tls_connection tls12{tls12_options};
+  EXPECT_EQ(tls12.protocol(), "TLSv1.2");
+  EXPECT_EQ(tls12.request("GET", "/healthz").status, 200);
+
+  // A different certificate as the only trust anchor must fail verification.
+  temp_dir other;
+  running_server impostor{other.path() / "data"};
+  auto wrong_pin = visitd.client();
+  wrong_pin.pinned_certificate_pem = impostor.certificate();
+  EXPECT_THROW(tls_connection{wrong_pin}, std::runtime_error);
+  EXPECT_EQ(impostor.stop(), 0);
+  EXPECT_EQ(visitd.stop(), 0);
+}
+
+TEST(server, plain_http_on_the_tls_port_gets_a_clear_rejection) {
+  temp_dir dir;
+  running_server visitd{dir.path() / "data"};
+  visitd.wait_ready();
+
+  auto reply =
+    plain_tcp_exchange("127.0.0.1", visitd.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
+  EXPECT_NE(reply.find(R"("code":"https_required")"), std::string::npos) << reply;
+  // Garbage that is neither TLS nor HTTP: the connection just closes.
+  plain_tcp_exchange("127.0.0.1", visitd.port(), std::string("\x00\x01\x02garbage\r\n\r\n", 14));
+
+  // The server is unharmed.
+  EXPECT_EQ(https_get(visitd.client(), "/healthz").status, 200);
+  EXPECT_EQ(visitd.stop(), 0);
+}
+
+TEST(server, limits_are_enforced_before_parsing) {
+  temp_dir dir;
+  running_server visitd{dir.path() / "data", {"--body-limit", "1024", "--header-limit", "2048"}};
+  visitd.wait_ready();
+
+  tls_connection big_body{visitd.client()};
+  auto too_large = big_body.request("POST", "/healthz", std::string(4096, 'x'));
+  EXPECT_EQ(too_large.status, 413);
+  EXPECT_NE(too_large.body.find(R"("code":"body_too_large")"), std::string::npos);
+
+  tls_connection big_headers{visitd.client()};
+  auto too_many =
+    big_headers.request("GET", "/healthz", {}, {{"X-Filler", std::string(4096, 'y')}});
+  EXPECT_EQ(too_many.status, 431);
+  EXPECT_NE(too_many.body.find(R"("code":"headers_too_large")"), std::string::npos);
+
+  tls_connection malformed{visitd.client()};
+  auto bad = malformed.raw("GET /healthz HTTP/1.1\r\nBad Header Line\r\n\r\n");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find(R"("code":"bad_request")"), std::string::npos);
+
+  EXPECT_EQ(https_get(visitd.client(), "/healthz").status, 200);
+  EXPECT_EQ(visitd.stop(), 0);
+}
+
+TEST(server, graceful_stop_and_restart_reuses_the_certificate_and_store) {
+  temp_dir dir;
+  auto data = dir.path() / "data";
+  std::string first_cert;
+  {
+    running_server visitd{data};
+    visitd.wait_ready();
+    first_cert = visitd.certificate();
+    EXPECT_EQ(visitd.stop(SIGTERM), 0);
+  }
+  EXPECT_TRUE(fs::exists(data / "db" / "CURRENT"));
+  EXPECT_EQ(fs::status(data / "tls" / "key.pem").permissions() & fs::perms::others_all,
+            fs::perms::none);
+  {
+    running_server visitd{data};
+    visitd.wait_ready();
+    EXPECT_EQ(visitd.certificate(), first_cert);
+    // The server still presents the original certificate: pinning to it succeeds.
+    auto client = visitd.client();
+    client.pinned_certificate_pem = first_cert;
+    EXPECT_EQ(https_get(client, "/readyz").status, 200);
+    EXPECT_EQ(visitd.stop(SIGINT), 0);
+  }
+}
+
+TEST(server, two_servers_side_by_side) {
+  temp_dir dir;
+  running_server a{dir.path() / "a"};
+  running_server b{dir.path() / "b"};
+  a.wait_ready();
+  b.wait_ready();
+  EXPECT_NE(a.port(), b.port());
+  EXPECT_NE(a.certificate(), b.certificate());
+  EXPECT_EQ(a.stop(), 0);
+  EXPECT_EQ(https_get(b.client(), "/healthz").status, 200);
+  EXPECT_EQ(b.stop(), 0);
+}
+
+TEST(server, second_server_on_a_used_data_dir_fails_clearly) {
+  temp_dir dir;
+  running_server first{dir.path() / "data"};
+  first.wait_ready();
+  auto second =
+    run_to_completion(VISITD_BINARY, {"--port", "0", "--data-dir", (dir.path() / "data").string()});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.output.find("cannot start: store"), std::string::npos) << second.output;
+  EXPECT_EQ(first.stop(), 0);
+}
+
+TEST(command_line, help_version_and_bad_options) {
+  auto version = run_to_completion(VISITD_BINARY, {"--version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_TRUE(std::regex_search(version.output, std::regex{R"(^visitd \d+\.\d+\.\d+)"}));
+
+  auto help = run_to_completion(VISITD_BINARY, {"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  for (auto key : {"--port", "--bind", "--data-dir", "--config", "--durability", "--body-limit"})
+    EXPECT_NE(help.output.find(key), std::string::npos) << key;
+
+  auto bad_port = run_to_completion(VISITD_BINARY, {"--port", "99999"});
+  EXPECT_EQ(bad_port.exit_code, 2);
+  EXPECT_NE(bad_port.output.find("port"), std::string::npos) << bad_port.output;
+
+  auto unknown = run_to_completion(VISITD_BINARY, {"--colour", "blue"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.output.find("colour"), std::string::npos) << unknown.output;
+
+  auto bad_mode = run_to_completion(VISITD_BINARY, {"--durability", "fast"});
+  EXPECT_EQ(bad_mode.exit_code, 2);
+  EXPECT_NE(bad_mode.output.find("durability"), std::string::npos) << bad_mode.output;
+}
+
+TEST(command_line, shipped_config_file_starts_the_server) {
+  temp_dir dir;
+  running_server visitd{dir.path() / "data",
+                        {"--config", std::string{VISITD_SOURCE_DIR} + "/config/visitd.conf"}};
+  visitd.wait_ready();
+  EXPECT_EQ(visitd.stop(), 0);
+}
+
+}  // namespace
+}  // namespace visitd::test

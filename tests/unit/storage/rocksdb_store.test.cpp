@@ -1,0 +1,79 @@
+#include "storage/store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+#include <set>
+
+namespace visitd::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+class temp_dir {
+public:
+  temp_dir() {
+    std::random_device rd;
+    path_ = fs::temp_directory_path() / ("visitd-store-test-" + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~temp_dir() { fs::remove_all(path_); }
+  [[nodiscard]] std::string path() const { return path_.string(); }
+
+private:
+  fs::path path_;
+};
+
+TEST(durability, parses_both_modes_and_rejects_others) {
+  EXPECT_EQ(*parse_durability("sync"), durability::sync);
+  EXPECT_EQ(*parse_durability("relaxed"), durability::relaxed);
+  auto bad = parse_durability("fast");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.err().message.find("fast"), std::string::npos);
+}
+
+TEST(rocksdb_store, creates_every_column_and_survives_reopen) {
+  temp_dir dir;
+  {
+    auto store = open_rocksdb_store({dir.path(), durability::sync});
+    ASSERT_TRUE(store) << store.err().message;
+    EXPECT_TRUE((*store)->check());
+    for (auto c : all_columns()) {
+      auto key = std::string{"k-"} + std::string{column_name(c)};
+      ASSERT_TRUE((*store)->put(c, key, column_name(c)));
+    }
+    ASSERT_TRUE((*store)->close());
+    EXPECT_EQ((*store)->get(column::tenants, "k-tenants").err().code, domain::errc::unavailable);
+  }
+  auto reopened = open_rocksdb_store({dir.path(), durability::sync});
+  ASSERT_TRUE(reopened) << reopened.err().message;
+  for (auto c : all_columns()) {
+    auto value = (*reopened)->get(c, std::string{"k-"} + std::string{column_name(c)});
+    ASSERT_TRUE(value) << column_name(c);
+    EXPECT_EQ(*value, column_name(c));
+  }
+  EXPECT_EQ((*reopened)->get(column::visits, "absent").err().code, domain::errc::not_found);
+}
+
+TEST(rocksdb_store, refuses_a_store_written_by_a_newer_schema) {
+  temp_dir dir;
+  {
+    auto store = open_rocksdb_store({dir.path(), durability::sync});
+    ASSERT_TRUE(store);
+    ASSERT_TRUE((*store)->put(column::meta, "schema_version", std::to_string(schema_version + 1)));
+  }
+  auto reopened = open_rocksdb_store({dir.path(), durability::sync});
+  ASSERT_FALSE(reopened);
+  EXPECT_EQ(reopened.err().code, domain::errc::storage_failure);
+  EXPECT_NE(reopened.err().message.find("newer"), std::string::npos);
+}
+
+TEST(rocksdb_store, column_names_are_unique) {
+  std::set<std::string_view> names;
+  for (auto c : all_columns()) EXPECT_TRUE(names.insert(column_name(c)).second);
+  EXPECT_EQ(names.size(), 10u);
+}
+
+}  // namespace
+}  // namespace visitd::storage
