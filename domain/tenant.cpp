@@ -1,0 +1,86 @@
+#include "domain/tenant.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace visitd::domain {
+
+namespace {
+
+bool is_region_char(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+}  // namespace
+
+bool tenant::is_admin(const account_id& account) const noexcept {
+  return std::find(admins.begin(), admins.end(), account) != admins.end();
+}
+
+result<tenant> make_tenant(tenant_id id, std::string_view display_name, std::string_view region,
+                           std::vector<account_id> admins, account_id approver, ehr_kind ehr) {
+  if (id.empty()) return make_error(errc::invalid_argument, "tenant_id is required");
+  if (display_name.empty() || display_name.size() > max_display_name_bytes)
+    return make_error(errc::invalid_argument, "display_name must be 1.." +
+                                                std::to_string(max_display_name_bytes) + " bytes");
+  if (std::any_of(display_name.begin(), display_name.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+    return make_error(errc::invalid_argument, "display_name contains a control character");
+  if (region.empty() || region.size() > max_region_bytes ||
+      !std::all_of(region.begin(), region.end(), is_region_char))
+    return make_error(
+      errc::invalid_argument,
+      "region must be 1.." + std::to_string(max_region_bytes) + " characters of [a-z0-9-]");
+  if (admins.empty())
+    return make_error(errc::invalid_argument, "admins must name at least one account");
+  std::set<account_id> seen;
+  for (const auto& a : admins) {
+    if (a.empty()) return make_error(errc::invalid_argument, "admins contains an empty account_id");
+    if (!seen.insert(a).second)
+      return make_error(errc::invalid_argument, "admins lists account '" + a.str() + "' twice");
+  }
+  if (approver.empty()) return make_error(errc::invalid_argument, "approver is required");
+  return tenant{std::move(id),
+                std::string{display_name},
+                std::string{region},
+                tenant_status::active,
+                std::move(admins),
+                std::move(approver),
+                ehr};
+}
+
+result<void> suspend(tenant& t) {
+  if (t.status == tenant_status::suspended)
+    return make_error(errc::conflict, "tenant '" + t.id.str() + "' is already suspended");
+  t.status = tenant_status::suspended;
+  return {};
+}
+
+result<void> reactivate(tenant& t) {
+  if (t.status == tenant_status::active)
+    return make_error(errc::conflict, "tenant '" + t.id.str() + "' is already active");
+  t.status = tenant_status::active;
+  return {};
+}
+
+result<void> set_approver(tenant& t, const account_id& actor, account_id approver) {
+  if (!t.is_admin(actor))
+    return make_error(errc::forbidden,
+                      "only an admin of tenant '" + t.id.str() + "' may name its approver");
+  if (t.status == tenant_status::suspended)
+    return make_error(errc::conflict, "tenant '" + t.id.str() + "' is suspended");
+  if (approver.empty()) return make_error(errc::invalid_argument, "approver is required");
+  t.approver = std::move(approver);
+  return {};
+}
+
+std::string_view to_string(ehr_kind kind) noexcept {
+  switch (kind) {
+    case ehr_kind::generic_smart: return "generic_smart";
+    case ehr_kind::epic: return "epic";
+    case ehr_kind::oracle_health: return "oracle_health";
+  }
+  return "unknown";
+}
+
+}  // namespace visitd::domain

@@ -1,0 +1,68 @@
+#pragma once
+
+// A tenant: one organization on the box, with the portal accounts that administer it and the
+// one account (an EHR analyst) that approves its FHIR endpoints.
+
+#include "domain/error.hpp"
+#include "domain/ids.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace visitd::domain {
+
+/// Which EHR the tenant runs; it decides the approval flow and the integration records.
+enum class ehr_kind : std::uint8_t {
+  generic_smart,  ///< Any SMART App Launch 2.x EHR.
+  epic,
+  oracle_health,  ///< Endpoints are approved by a tenant admin alone (no validation step).
+};
+
+enum class tenant_status : std::uint8_t { active, suspended };
+
+inline constexpr std::size_t max_display_name_bytes = 200;
+inline constexpr std::size_t max_region_bytes = 32;
+
+/// One organization. Invariants (kept by `make_tenant` and the functions below): at least one
+/// admin, no duplicate admins, a non-empty approver.
+struct tenant {
+  tenant_id id;
+  std::string display_name;  ///< The organization's name (not personal data).
+  std::string region;        ///< Region tag such as `eu-west`: `[a-z0-9-]`, 1..32.
+  tenant_status status = tenant_status::active;
+  std::vector<account_id> admins;
+  account_id approver;  ///< May also be an admin.
+  ehr_kind ehr = ehr_kind::generic_smart;
+
+  [[nodiscard]] bool is_admin(const account_id& account) const noexcept;
+  [[nodiscard]] bool is_approver(const account_id& account) const noexcept {
+    return account == approver;
+  }
+
+  friend bool operator==(const tenant&, const tenant&) = default;
+};
+
+/// Validates and returns an active tenant. `invalid_argument` (naming the field) for an empty or
+/// over-long display name or one with control characters, a bad region tag, no admins or a
+/// duplicate admin, or an empty approver.
+[[nodiscard]] result<tenant> make_tenant(tenant_id id, std::string_view display_name,
+                                         std::string_view region, std::vector<account_id> admins,
+                                         account_id approver, ehr_kind ehr);
+
+/// Suspends an active tenant (its endpoints cannot change while suspended); `conflict` if it
+/// already is.
+[[nodiscard]] result<void> suspend(tenant& t);
+
+/// Reactivates a suspended tenant; `conflict` if it is active.
+[[nodiscard]] result<void> reactivate(tenant& t);
+
+/// An admin (`actor`) names a new approver. `forbidden` unless `actor` is an admin; `conflict`
+/// when suspended. Validations recorded by the previous approver no longer allow approval.
+[[nodiscard]] result<void> set_approver(tenant& t, const account_id& actor, account_id approver);
+
+[[nodiscard]] std::string_view to_string(ehr_kind kind) noexcept;
+
+}  // namespace visitd::domain

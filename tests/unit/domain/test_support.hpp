@@ -1,0 +1,41 @@
+#pragma once
+
+// Test helpers shared by the domain tests: build ids from literals that are known to be valid.
+
+#include "domain/ids.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string_view>
+
+namespace visitd::domain::testing {
+
+/// Parses `text` as an `Id`; aborts the test binary if it is invalid (a bug in the test).
+template <class Id>
+Id make_id(std::string_view text) {
+  auto id = Id::parse(text);
+  if (!id) {
+    ADD_FAILURE() << "bad test id '" << text << "': " << id.err().message;
+    std::abort();
+  }
+  return std::move(id).value();
+}
+
+inline participant_id pid(std::string_view text) {
+  return make_id<participant_id>(text);
+}
+inline device_id did(std::string_view text) {
+  return make_id<device_id>(text);
+}
+inline ehr_user_id euid(std::string_view text) {
+  return make_id<ehr_user_id>(text);
+}
+inline join_id jid(std::string_view text) {
+  return make_id<join_id>(text);
+}
+inline account_id aid(std::string_view text) {
+  return make_id<account_id>(text);
+}
+
+}  // namespace visitd::domain::testing
