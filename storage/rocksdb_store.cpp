@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
 
 #include <algorithm>
 #include <array>
@@ -88,6 +89,36 @@ public:
     if (!db_) return make_error(errc::unavailable, "store is closed");
     auto status = db_->Put(write_options_, handle(c), key, value);
     if (!status.ok()) return to_error(status, "write failed");
+    return {};
+  }
+
+  domain::result<void> write(std::span<const write_op> ops) override {
+    rocksdb::WriteBatch batch;
+    for (const auto& op : ops) {
+      auto status =
+        op.erase ? batch.Delete(handle(op.c), op.key) : batch.Put(handle(op.c), op.key, op.value);
+      if (!status.ok()) return to_error(status, "building a write batch failed");
+    }
+    std::shared_lock lock{mutex_};
+    if (!db_) return make_error(errc::unavailable, "store is closed");
+    auto status = db_->Write(write_options_, &batch);
+    if (!status.ok()) return to_error(status, "batch write failed");
+    return {};
+  }
+
+  domain::result<void> scan(column c, std::string_view prefix,
+                            const scan_visitor& visit) const override {
+    std::shared_lock lock{mutex_};
+    if (!db_) return make_error(errc::unavailable, "store is closed");
+    rocksdb::ReadOptions options;
+    options.total_order_seek = true;
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(options, handle(c))};
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+      auto key = it->key();
+      if (!key.starts_with(rocksdb::Slice{prefix.data(), prefix.size()})) break;
+      if (!visit(key.ToStringView(), it->value().ToStringView())) break;
+    }
+    if (!it->status().ok()) return to_error(it->status(), "scan failed");
     return {};
   }
 

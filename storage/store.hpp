@@ -5,7 +5,9 @@
 
 #include "domain/error.hpp"
 
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +51,17 @@ struct store_options {
   durability mode = durability::sync;
 };
 
+/// One write of an atomic group: set `key` to `value` in `c`, or remove it when `erase`.
+struct write_op {
+  column c;
+  std::string key;
+  std::string value;
+  bool erase = false;
+};
+
+/// Called for each entry of a scan, in key order; return false to stop early.
+using scan_visitor = std::function<bool(std::string_view key, std::string_view value)>;
+
 /// A durable key-value store partitioned into columns. Thread-safe: all member functions may be
 /// called concurrently.
 class store {
@@ -62,6 +75,15 @@ public:
   /// durability mode.
   [[nodiscard]] virtual domain::result<void> put(column c, std::string_view key,
                                                  std::string_view value) = 0;
+
+  /// Applies every op in `ops` atomically (all or none), in one durable write: OK only once the
+  /// group is durable per the store's durability mode. This is the journal's commit primitive.
+  [[nodiscard]] virtual domain::result<void> write(std::span<const write_op> ops) = 0;
+
+  /// Visits the entries of `c` whose keys start with `prefix`, in key order, from a consistent
+  /// snapshot.
+  [[nodiscard]] virtual domain::result<void> scan(column c, std::string_view prefix,
+                                                  const scan_visitor& visit) const = 0;
 
   /// Proves the store answers: a read of the schema version. Cheap; used by readiness probes.
   [[nodiscard]] virtual domain::result<void> check() const = 0;

@@ -18,6 +18,11 @@ public:
   domain::result<void> put(storage::column, std::string_view, std::string_view) override {
     return {};
   }
+  domain::result<void> write(std::span<const storage::write_op>) override { return {}; }
+  domain::result<void> scan(storage::column, std::string_view,
+                            const storage::scan_visitor&) const override {
+    return {};
+  }
   domain::result<void> check() const override {
     if (healthy) return {};
     return domain::make_error(domain::errc::storage_failure, "disk on fire");

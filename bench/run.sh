@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs a benchmark suite on a Release build and prints its headline figures as the last lines.
+#   bench/run.sh journal     journal appends/s (1/4/16/64 producers, sync) vs raw RocksDB;
+#                            last line: journal_vs_raw_batched_64=<ratio>  (target >= 0.8)
+# Medians of 5 repetitions; set VISITD_BENCH_DIR to measure on another disk (default: /tmp).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+suite=${1:-journal}
+"$root/scripts/install-deps.sh"
+"$root/scripts/build.sh" release >/dev/null
+case "$suite" in
+  journal)
+    "$root/build/release/bench/journal_bench" --benchmark_repetitions=5 \
+      --benchmark_report_aggregates_only=true --benchmark_min_time=0.5 --benchmark_counters_tabular=true
+    ;;
+  *) echo "usage: $0 journal" >&2; exit 2 ;;
+esac
