@@ -95,8 +95,14 @@ public:
   domain::result<void> write(std::span<const write_op> ops) override {
     rocksdb::WriteBatch batch;
     for (const auto& op : ops) {
-      auto status =
-        op.erase ? batch.Delete(handle(op.c), op.key) : batch.Put(handle(op.c), op.key, op.value);
+      rocksdb::Status status;
+      switch (op.kind) {
+        case op_kind::put: status = batch.Put(handle(op.c), op.key, op.value); break;
+        case op_kind::erase: status = batch.Delete(handle(op.c), op.key); break;
+        case op_kind::erase_range:
+          status = batch.DeleteRange(handle(op.c), op.key, op.value);
+          break;
+      }
       if (!status.ok()) return to_error(status, "building a write batch failed");
     }
     std::shared_lock lock{mutex_};
@@ -106,14 +112,14 @@ public:
     return {};
   }
 
-  domain::result<void> scan(column c, std::string_view prefix,
-                            const scan_visitor& visit) const override {
+  domain::result<void> scan_from(column c, std::string_view prefix, std::string_view start,
+                                 const scan_visitor& visit) const override {
     std::shared_lock lock{mutex_};
     if (!db_) return make_error(errc::unavailable, "store is closed");
     rocksdb::ReadOptions options;
     options.total_order_seek = true;
     std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(options, handle(c))};
-    for (it->Seek(prefix); it->Valid(); it->Next()) {
+    for (it->Seek(start > prefix ? start : prefix); it->Valid(); it->Next()) {
       auto key = it->key();
       if (!key.starts_with(rocksdb::Slice{prefix.data(), prefix.size()})) break;
       if (!visit(key.ToStringView(), it->value().ToStringView())) break;

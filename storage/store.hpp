@@ -5,6 +5,7 @@
 
 #include "domain/error.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
@@ -51,12 +52,18 @@ struct store_options {
   durability mode = durability::sync;
 };
 
-/// One write of an atomic group: set `key` to `value` in `c`, or remove it when `erase`.
+enum class op_kind : std::uint8_t {
+  put,          ///< Set `key` to `value`.
+  erase,        ///< Remove `key`.
+  erase_range,  ///< Remove every key in [`key`, `value`) (RocksDB DeleteRange: one tombstone).
+};
+
+/// One write of an atomic group.
 struct write_op {
   column c;
   std::string key;
   std::string value;
-  bool erase = false;
+  op_kind kind = op_kind::put;
 };
 
 /// Called for each entry of a scan, in key order; return false to stop early.
@@ -80,10 +87,17 @@ public:
   /// group is durable per the store's durability mode. This is the journal's commit primitive.
   [[nodiscard]] virtual domain::result<void> write(std::span<const write_op> ops) = 0;
 
-  /// Visits the entries of `c` whose keys start with `prefix`, in key order, from a consistent
-  /// snapshot.
-  [[nodiscard]] virtual domain::result<void> scan(column c, std::string_view prefix,
-                                                  const scan_visitor& visit) const = 0;
+  /// Visits the entries of `c` whose keys start with `prefix` and are >= `start` (empty: from
+  /// the first), in key order, from a consistent snapshot.
+  [[nodiscard]] virtual domain::result<void> scan_from(column c, std::string_view prefix,
+                                                       std::string_view start,
+                                                       const scan_visitor& visit) const = 0;
+
+  /// Visits every entry of `c` whose key starts with `prefix`.
+  [[nodiscard]] domain::result<void> scan(column c, std::string_view prefix,
+                                          const scan_visitor& visit) const {
+    return scan_from(c, prefix, {}, visit);
+  }
 
   /// Proves the store answers: a read of the schema version. Cheap; used by readiness probes.
   [[nodiscard]] virtual domain::result<void> check() const = 0;

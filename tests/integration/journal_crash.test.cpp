@@ -92,8 +92,8 @@ TEST(journal_crash, every_acknowledged_group_survives_sigkill) {
       // remove this producer's keys to keep rounds independent.
       std::vector<storage::write_op> erase;
       for (const auto& [key, value] : events) {
-        erase.push_back({storage::column::events, key, {}, true});
-        erase.push_back({storage::column::outbox, key, {}, true});
+        erase.push_back({storage::column::events, key, {}, storage::op_kind::erase});
+        erase.push_back({storage::column::outbox, key, {}, storage::op_kind::erase});
       }
       ASSERT_TRUE((*s)->write(erase));
       if (acked >= 0) total_acked += static_cast<std::uint64_t>(acked + 1);

@@ -19,8 +19,8 @@ public:
     return {};
   }
   domain::result<void> write(std::span<const storage::write_op>) override { return {}; }
-  domain::result<void> scan(storage::column, std::string_view,
-                            const storage::scan_visitor&) const override {
+  domain::result<void> scan_from(storage::column, std::string_view, std::string_view,
+                                 const storage::scan_visitor&) const override {
     return {};
   }
   domain::result<void> check() const override {

@@ -40,7 +40,8 @@ public:
     for (const auto& op : ops) keys.push_back(op.key);
     return {};
   }
-  domain::result<void> scan(column, std::string_view, const scan_visitor&) const override {
+  domain::result<void> scan_from(column, std::string_view, std::string_view,
+                                 const scan_visitor&) const override {
     return {};
   }
   domain::result<void> check() const override { return {}; }

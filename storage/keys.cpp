@@ -1,0 +1,78 @@
+#include "storage/keys.hpp"
+
+namespace visitd::storage::keys {
+
+void append_u64(std::string& out, std::uint64_t value) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(value >> shift));
+}
+
+std::optional<std::uint64_t> read_u64(std::string_view bytes) {
+  if (bytes.size() != 8) return std::nullopt;
+  std::uint64_t value = 0;
+  for (char c : bytes) value = (value << 8) | static_cast<unsigned char>(c);
+  return value;
+}
+
+std::string event(std::string_view visit_id, std::uint64_t seq) {
+  auto key = event_prefix(visit_id);
+  append_u64(key, seq);
+  return key;
+}
+
+std::string event_prefix(std::string_view visit_id) {
+  std::string key{visit_id};
+  key.push_back(separator);
+  return key;
+}
+
+std::string event_prefix_end(std::string_view visit_id) {
+  std::string key{visit_id};
+  key.push_back(static_cast<char>(separator + 1));
+  return key;
+}
+
+std::optional<std::pair<std::string_view, std::uint64_t>> parse_event(std::string_view key) {
+  if (key.size() < 10 || key[key.size() - 9] != separator) return std::nullopt;
+  auto seq = read_u64(key.substr(key.size() - 8));
+  if (!seq) return std::nullopt;
+  return std::pair{key.substr(0, key.size() - 9), *seq};
+}
+
+std::string outbox(std::string_view endpoint_id, std::string_view visit_id, std::uint64_t seq) {
+  std::string key{endpoint_id};
+  key.push_back(separator);
+  key.append(visit_id);
+  key.push_back(separator);
+  append_u64(key, seq);
+  return key;
+}
+
+std::string visit(std::string_view visit_id) {
+  return std::string{visit_id};
+}
+
+std::string tenant(std::string_view tenant_id) {
+  return std::string{tenant_id};
+}
+
+std::string endpoint(std::string_view tenant_id, std::string_view endpoint_id) {
+  std::string key{tenant_id};
+  key.push_back(separator);
+  key.append(endpoint_id);
+  return key;
+}
+
+std::string report(std::string_view tenant_id, std::uint64_t day, std::string_view visit_id) {
+  auto key = report_day_start(tenant_id, day);
+  key.append(visit_id);
+  return key;
+}
+
+std::string report_day_start(std::string_view tenant_id, std::uint64_t day) {
+  std::string key{tenant_id};
+  key.push_back(separator);
+  append_u64(key, day);
+  return key;
+}
+
+}  // namespace visitd::storage::keys

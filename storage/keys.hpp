@@ -1,0 +1,50 @@
+#pragma once
+
+// The key layout of every column family (docs/storage.md). Ids are URL-safe
+// ([A-Za-z0-9._-], see domain/ids.hpp), so a 0x00 byte separates the parts of a key
+// unambiguously, and integers are big-endian so byte order is numeric order: a prefix scan
+// returns a visit's events in sequence order.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace visitd::storage::keys {
+
+inline constexpr char separator = '\0';
+
+/// Appends `value` as 8 big-endian bytes.
+void append_u64(std::string& out, std::uint64_t value);
+/// Reads 8 big-endian bytes; nullopt unless `bytes` is exactly 8 bytes long.
+[[nodiscard]] std::optional<std::uint64_t> read_u64(std::string_view bytes);
+
+/// events: visit id | 0x00 | seq (u64)
+[[nodiscard]] std::string event(std::string_view visit_id, std::uint64_t seq);
+/// The prefix of every event key of a visit, and the first key after all of them (for range
+/// deletes: [event_prefix, event_prefix_end)).
+[[nodiscard]] std::string event_prefix(std::string_view visit_id);
+[[nodiscard]] std::string event_prefix_end(std::string_view visit_id);
+/// Splits an event key into visit id and seq; nullopt if it is not one.
+[[nodiscard]] std::optional<std::pair<std::string_view, std::uint64_t>> parse_event(
+  std::string_view key);
+
+/// outbox: endpoint id | 0x00 | visit id | 0x00 | seq (u64): per endpoint, per visit, in order.
+[[nodiscard]] std::string outbox(std::string_view endpoint_id, std::string_view visit_id,
+                                 std::uint64_t seq);
+
+/// visits: visit id (ids are generated unique across tenants).
+[[nodiscard]] std::string visit(std::string_view visit_id);
+
+/// tenants: tenant id.  endpoints: tenant id | 0x00 | endpoint id.
+[[nodiscard]] std::string tenant(std::string_view tenant_id);
+[[nodiscard]] std::string endpoint(std::string_view tenant_id, std::string_view endpoint_id);
+
+/// reports: tenant id | 0x00 | day (u64, days since 1970-01-01 UTC) | visit id.
+[[nodiscard]] std::string report(std::string_view tenant_id, std::uint64_t day,
+                                 std::string_view visit_id);
+/// The first report key of `tenant_id` on `day` (range bounds for retention and listing).
+[[nodiscard]] std::string report_day_start(std::string_view tenant_id, std::uint64_t day);
+
+}  // namespace visitd::storage::keys
