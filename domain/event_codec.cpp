@@ -1,5 +1,7 @@
 #include "domain/event_codec.hpp"
 
+#include "domain/binary.hpp"
+
 #include <cstddef>
 #include <optional>
 #include <type_traits>
@@ -15,160 +17,9 @@ struct overloaded : Fs... {
   using Fs::operator()...;
 };
 
-// -- writing -----------------------------------------------------------------------------------
-
-class writer {
-public:
-  void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
-
-  void varint(std::uint64_t v) {
-    while (v >= 0x80) {
-      u8(static_cast<std::uint8_t>(v | 0x80));
-      v >>= 7;
-    }
-    u8(static_cast<std::uint8_t>(v));
-  }
-
-  void i64(std::int64_t v) {
-    const auto u = static_cast<std::uint64_t>(v);
-    for (int i = 0; i < 8; ++i) u8(static_cast<std::uint8_t>(u >> (8 * i)));
-  }
-
-  void str(std::string_view s) {
-    varint(s.size());
-    out_.append(s);
-  }
-
-  template <class Tag>
-  void id(const basic_id<Tag>& v) {
-    str(v.str());
-  }
-
-  template <class Tag>
-  void opt_id(const std::optional<basic_id<Tag>>& v) {
-    u8(v ? 1 : 0);
-    if (v) id(*v);
-  }
-
-  template <class E>
-  void enumerated(E v) {
-    u8(static_cast<std::uint8_t>(v));
-  }
-
-  [[nodiscard]] std::string take() && { return std::move(out_); }
-
-private:
-  std::string out_;
-};
-
-// -- reading -----------------------------------------------------------------------------------
-
-// Reads with bounds checks; the first failure sticks and later reads return defaults, so the
-// decoder can be written straight-line and checked once at the end.
-class reader {
-public:
-  explicit reader(std::string_view in) : in_(in) {}
-
-  [[nodiscard]] bool failed() const noexcept { return error_.has_value(); }
-  [[nodiscard]] bool at_end() const noexcept { return pos_ == in_.size(); }
-  [[nodiscard]] std::string_view why() const noexcept {
-    return error_ ? std::string_view{*error_} : std::string_view{};
-  }
-
-  void fail(std::string why) {
-    if (!error_) error_ = std::move(why);
-  }
-
-  std::uint8_t u8(std::string_view what) {
-    if (failed()) return 0;
-    if (pos_ >= in_.size()) {
-      fail("truncated input reading " + std::string{what});
-      return 0;
-    }
-    return static_cast<std::uint8_t>(in_[pos_++]);
-  }
-
-  std::uint64_t varint(std::string_view what) {
-    std::uint64_t v = 0;
-    for (int i = 0; i < 10; ++i) {
-      const std::uint8_t b = u8(what);
-      if (failed()) return 0;
-      if (i == 9 && b > 1) {
-        fail(std::string{what} + " overflows 64 bits");
-        return 0;
-      }
-      v |= static_cast<std::uint64_t>(b & 0x7f) << (7 * i);
-      if ((b & 0x80) == 0) {
-        if (b == 0 && i > 0) {
-          fail(std::string{what} + " is not a canonical varint");
-          return 0;
-        }
-        return v;
-      }
-    }
-    fail(std::string{what} + " is longer than 10 bytes");
-    return 0;
-  }
-
-  std::int64_t i64(std::string_view what) {
-    std::uint64_t u = 0;
-    for (int i = 0; i < 8; ++i) u |= static_cast<std::uint64_t>(u8(what)) << (8 * i);
-    return static_cast<std::int64_t>(u);
-  }
-
-  bool boolean(std::string_view what) {
-    const auto b = u8(what);
-    if (b > 1) fail(std::string{what} + " is not 0 or 1");
-    return b == 1;
-  }
-
-  std::string_view str(std::string_view what) {
-    const auto n = varint(what);
-    if (failed()) return {};
-    // Compare against what is left before touching memory: a huge length is just an error.
-    if (n > in_.size() - pos_) {
-      fail("truncated input reading " + std::string{what});
-      return {};
-    }
-    const auto s = in_.substr(pos_, static_cast<std::size_t>(n));
-    pos_ += static_cast<std::size_t>(n);
-    return s;
-  }
-
-  template <class Id>
-  Id id(std::string_view what) {
-    const auto text = str(what);
-    if (failed()) return {};
-    auto parsed = Id::parse(text);
-    if (!parsed) {
-      fail(parsed.err().message);
-      return {};
-    }
-    return std::move(parsed).value();
-  }
-
-  template <class Id>
-  std::optional<Id> opt_id(std::string_view what) {
-    if (!boolean(what)) return std::nullopt;
-    auto v = id<Id>(what);
-    if (failed()) return std::nullopt;
-    return v;
-  }
-
-  /// Reads an enum stored as u8 whose last enumerator is `last`.
-  template <class E>
-  E enumerated(std::string_view what, E last) {
-    const auto b = u8(what);
-    if (b > static_cast<std::uint8_t>(last))
-      fail(std::string{what} + " has unknown value " + std::to_string(b));
-    return failed() ? E{} : static_cast<E>(b);
-  }
-
-private:
-  std::string_view in_;
-  std::size_t pos_ = 0;
-  std::optional<std::string> error_;
-};
+// The primitives are shared with `record_codec` so all stored formats agree on them.
+using binary::reader;
+using binary::writer;
 
 constexpr std::uint8_t flag_camera = 1;
 constexpr std::uint8_t flag_microphone = 2;
