@@ -2,6 +2,9 @@
 # Runs a benchmark suite on a Release build and prints its headline figures as the last lines.
 #   bench/run.sh journal     journal appends/s (1/4/16/64 producers, sync) vs raw RocksDB;
 #                            last line: journal_vs_raw_batched_64=<ratio>  (target >= 0.8)
+#   bench/run.sh codec       encode/decode ns per visit event
+#   bench/run.sh recovery    start-up recovery of 1M events in 100k open visits;
+#                            last line: recovery_seconds=<median of 3>
 # Medians of 5 repetitions; set VISITD_BENCH_DIR to measure on another disk (default: /tmp).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,5 +16,12 @@ case "$suite" in
     "$root/build/release/bench/journal_bench" --benchmark_repetitions=5 \
       --benchmark_report_aggregates_only=true --benchmark_min_time=0.5 --benchmark_counters_tabular=true
     ;;
-  *) echo "usage: $0 journal" >&2; exit 2 ;;
+  codec)
+    "$root/build/release/bench/codec_bench" --benchmark_repetitions=5 \
+      --benchmark_report_aggregates_only=true
+    ;;
+  recovery)
+    "$root/build/release/bench/recovery_bench" 100000 10
+    ;;
+  *) echo "usage: $0 journal|codec|recovery" >&2; exit 2 ;;
 esac
