@@ -27,6 +27,22 @@ health_actor::behavior_type health(health_actor::pointer self, storage::store* s
   };
 }
 
+// Asks `health` once and reports to `done`. Spawned with its arguments rather than as a
+// capturing lambda: CAF 0.17.6's init_fun_factory (init_fun_factory.hpp:93) dereferences a
+// null shared_ptr<std::tuple<>> when a function actor is spawned without arguments, which
+// UBSan reports as a null reference binding.
+void readiness_bridge(caf::event_based_actor* self, health_actor health,
+                      std::chrono::milliseconds timeout,
+                      std::shared_ptr<runtime::completion> done) {
+  self->request(health, timeout, ping_atom::value)
+    .then([done](caf::ok_atom) { (*done)({}); },
+          [self, done](caf::error& err) {
+            auto code =
+              err == caf::sec::request_timeout ? domain::errc::timeout : domain::errc::unavailable;
+            (*done)(domain::make_error(code, "health actor: " + self->system().render(err)));
+          });
+}
+
 class caf_runtime final : public runtime {
 public:
   caf_runtime(const runtime_options& options, storage::store& store)
@@ -43,18 +59,8 @@ public:
     }
     // A short-lived bridge actor makes the request, so no caller thread ever blocks on a
     // receive (a scoped_actor round trip would stall an io thread; see stack-notes).
-    auto shared_done = std::make_shared<completion>(std::move(done));
-    auto* sys = &system_;
-    system_.spawn(
-      [health = health_, timeout = timeout_, shared_done, sys](caf::event_based_actor* self) {
-        self->request(health, timeout, ping_atom::value)
-          .then([shared_done](caf::ok_atom) { (*shared_done)({}); },
-                [shared_done, sys](caf::error& err) {
-                  auto code = err == caf::sec::request_timeout ? domain::errc::timeout
-                                                               : domain::errc::unavailable;
-                  (*shared_done)(domain::make_error(code, "health actor: " + sys->render(err)));
-                });
-      });
+    system_.spawn(readiness_bridge, health_, timeout_,
+                  std::make_shared<completion>(std::move(done)));
   }
 
   void shutdown() override {

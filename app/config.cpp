@@ -28,40 +28,53 @@ struct raw_values {
   std::size_t idle_timeout_s = 30;
   std::size_t handshake_timeout_s = 10;
   std::size_t shutdown_grace_ms = 5000;
+  std::size_t retention_event_days = 30;
+  std::size_t retention_report_days = 730;
+  std::size_t retention_interval_minutes = 60;
 };
 
 po::options_description server_options(config& c, raw_values& raw) {
   po::options_description d{"Server options (command line or config file)"};
   auto& s = c.server;
   auto& l = s.request_limits;
-  d.add_options()("bind", po::value(&s.bind_address)->default_value(s.bind_address),
-                  "IP address to listen on")("port", po::value(&s.port)->default_value(s.port),
-                                             "TCP port for HTTPS (0: pick a free one)")(
-    "data-dir", po::value(&c.data_dir)->default_value(c.data_dir),
-    "directory of the RocksDB store and the generated TLS certificate")(
-    "tls-cert", po::value(&c.tls_cert),
-    "PEM certificate chain (default: generated under data-dir/tls)")(
-    "tls-key", po::value(&c.tls_key), "PEM private key matching tls-cert")(
-    "io-threads", po::value(&s.io_threads)->default_value(s.io_threads), "socket threads")(
-    "actor-threads", po::value(&c.actor_threads)->default_value(c.actor_threads),
-    "CAF scheduler threads")(
-    "durability", po::value(&raw.durability)->default_value(raw.durability),
-    "sync: fsync every acknowledged write batch; relaxed: no fsync per batch")(
-    "body-limit", po::value(&l.body_bytes)->default_value(l.body_bytes),
-    "largest request body in bytes (413 beyond)")(
-    "header-limit", po::value(&l.header_bytes)->default_value(l.header_bytes),
-    "largest request header block in bytes (431 beyond)")(
-    "idle-timeout", po::value(&raw.idle_timeout_s)->default_value(raw.idle_timeout_s),
-    "seconds a connection may stay silent")(
-    "handshake-timeout",
-    po::value(&raw.handshake_timeout_s)->default_value(raw.handshake_timeout_s),
-    "seconds to complete the TLS handshake")(
-    "shutdown-grace", po::value(&raw.shutdown_grace_ms)->default_value(raw.shutdown_grace_ms),
-    "milliseconds in-flight requests get to finish on SIGTERM")(
-    "access-log", po::value(&s.access_log)->default_value(s.access_log),
-    "log one line per request (true/false)")("log-level",
-                                             po::value(&c.log_level)->default_value(c.log_level),
-                                             "trace, debug, info, warn, error or off");
+  // One statement per option: clang-format keeps these readable, unlike one long chain.
+  auto add = d.add_options();
+  add("bind", po::value(&s.bind_address)->default_value(s.bind_address), "IP address to listen on");
+  add("port", po::value(&s.port)->default_value(s.port), "TCP port for HTTPS (0: pick a free one)");
+  add("data-dir", po::value(&c.data_dir)->default_value(c.data_dir),
+      "directory of the RocksDB store and the generated TLS certificate");
+  add("tls-cert", po::value(&c.tls_cert),
+      "PEM certificate chain (default: generated under data-dir/tls)");
+  add("tls-key", po::value(&c.tls_key), "PEM private key matching tls-cert");
+  add("io-threads", po::value(&s.io_threads)->default_value(s.io_threads), "socket threads");
+  add("actor-threads", po::value(&c.actor_threads)->default_value(c.actor_threads),
+      "CAF scheduler threads");
+  add("durability", po::value(&raw.durability)->default_value(raw.durability),
+      "sync: fsync every acknowledged write batch; relaxed: no fsync per batch");
+  add("body-limit", po::value(&l.body_bytes)->default_value(l.body_bytes),
+      "largest request body in bytes (413 beyond)");
+  add("header-limit", po::value(&l.header_bytes)->default_value(l.header_bytes),
+      "largest request header block in bytes (431 beyond)");
+  add("idle-timeout", po::value(&raw.idle_timeout_s)->default_value(raw.idle_timeout_s),
+      "seconds a connection may stay silent");
+  add("handshake-timeout",
+      po::value(&raw.handshake_timeout_s)->default_value(raw.handshake_timeout_s),
+      "seconds to complete the TLS handshake");
+  add("shutdown-grace", po::value(&raw.shutdown_grace_ms)->default_value(raw.shutdown_grace_ms),
+      "milliseconds in-flight requests get to finish on SIGTERM");
+  add("retention-event-days",
+      po::value(&raw.retention_event_days)->default_value(raw.retention_event_days),
+      "days the raw events of an ended visit are kept (its report row stays)");
+  add("retention-report-days",
+      po::value(&raw.retention_report_days)->default_value(raw.retention_report_days),
+      "days report rows are kept, counted from the visit's day");
+  add("retention-interval",
+      po::value(&raw.retention_interval_minutes)->default_value(raw.retention_interval_minutes),
+      "minutes between retention passes (one also runs at start)");
+  add("access-log", po::value(&s.access_log)->default_value(s.access_log),
+      "log one line per request (true/false)");
+  add("log-level", po::value(&c.log_level)->default_value(c.log_level),
+      "trace, debug, info, warn, error or off");
   return d;
 }
 
@@ -72,6 +85,14 @@ domain::result<void> apply_raw(config& c, const raw_values& raw) {
   c.server.request_limits.idle_timeout = std::chrono::seconds(raw.idle_timeout_s);
   c.server.request_limits.handshake_timeout = std::chrono::seconds(raw.handshake_timeout_s);
   c.server.shutdown_grace = std::chrono::milliseconds(raw.shutdown_grace_ms);
+  c.retention.ended_visit_events = std::chrono::days(raw.retention_event_days);
+  c.retention.report_rows = std::chrono::days(raw.retention_report_days);
+  c.retention_interval = std::chrono::minutes(raw.retention_interval_minutes);
+  if (raw.retention_event_days == 0 || raw.retention_report_days < raw.retention_event_days ||
+      raw.retention_interval_minutes == 0)
+    return make_error(errc::invalid_argument,
+                      "retention-event-days must be at least 1, retention-report-days at least "
+                      "retention-event-days, and retention-interval at least 1");
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
   if (!levels.contains(c.log_level))
     return make_error(errc::invalid_argument,

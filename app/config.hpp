@@ -5,6 +5,7 @@
 
 #include "domain/error.hpp"
 #include "http/server.hpp"
+#include "storage/retention.hpp"
 #include "storage/store.hpp"
 
 #include <cstddef>
@@ -23,6 +24,8 @@ struct config {
   std::size_t actor_threads = 2;
   storage::durability durability = storage::durability::sync;
   std::string log_level = "info";
+  storage::retention_policy retention;
+  std::chrono::minutes retention_interval{60};
 };
 
 enum class command { serve, help, version };

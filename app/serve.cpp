@@ -1,9 +1,11 @@
 #include "app/serve.hpp"
 
 #include "actors/runtime.hpp"
+#include "app/retention_runner.hpp"
 #include "http/health_routes.hpp"
 #include "http/server.hpp"
 #include "http/tls_identity.hpp"
+#include "storage/recovery.hpp"
 #include "storage/store.hpp"
 
 #include <spdlog/sinks/stdout_sinks.h>
@@ -71,6 +73,18 @@ int serve(const config& settings) {
   auto store = storage::open_rocksdb_store({(data_dir / "db").string(), settings.durability});
   if (!store) return fail_start("store", store.err());
 
+  // Recovery reads back everything the actors resume from, and proves it decodes and folds:
+  // a corrupt store stops the start here rather than serving half of it.
+  auto recovery_started = std::chrono::steady_clock::now();
+  auto recovered = storage::recover(**store);
+  if (!recovered) return fail_start("recovery", recovered.err());
+  spdlog::info("recovered tenants={} endpoints={} open_visits={} ended_visits={} events={} ms={}",
+               recovered->tenants.size(), recovered->endpoints.size(),
+               recovered->open_visits.size(), recovered->ended_visits, recovered->events_read,
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - recovery_started)
+                 .count());
+
   std::vector<std::string> extra_names;
   if (settings.server.bind_address != "0.0.0.0" && settings.server.bind_address != "::")
     extra_names.push_back(settings.server.bind_address);
@@ -80,6 +94,8 @@ int serve(const config& settings) {
   spdlog::info("tls certificate={} generated={}", identity->certificate_path, identity->generated);
 
   auto runtime = actors::start_runtime({.actor_threads = settings.actor_threads}, **store);
+  auto retention =
+    std::make_unique<retention_runner>(**store, settings.retention, settings.retention_interval);
 
   http::router routes;
   http::add_health_routes(
@@ -87,6 +103,7 @@ int serve(const config& settings) {
 
   auto server = http::start_server(settings.server, *identity, routes);
   if (!server) {
+    retention.reset();
     runtime->shutdown();
     (void)(*store)->close();
     return fail_start("listener", server.err());
@@ -120,6 +137,7 @@ int serve(const config& settings) {
   // Reverse order of start: no new requests, then no actors, then close the store (flushes
   // the WAL). The server object itself goes last: late responders may still post to it.
   (*server)->stop();
+  retention.reset();
   runtime->shutdown();
   auto closed = (*store)->close();
   server->reset();

@@ -6,7 +6,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 flavour=${1:-release}
 case "$flavour" in
   release) flags=(-DCMAKE_BUILD_TYPE=Release) ;;
-  asan) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DVISITD_SANITIZE=ON -DVISITD_BUILD_BENCH=OFF) ;;
+  # -O1 -g1: line-level sanitizer stack traces at a fraction of -O2 -g's compile time.
+  asan) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
+              -DVISITD_SANITIZE=ON -DVISITD_BUILD_BENCH=OFF) ;;
   *) echo "usage: $0 [release|asan]" >&2; exit 2 ;;
 esac
 dir="$root/build/$flavour"

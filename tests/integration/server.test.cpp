@@ -2,6 +2,7 @@
 // bodies, TLS pinning, limits, plain HTTP on the TLS port, graceful SIGTERM and restart.
 
 #include "child_process.hpp"
+#include "storage/store.hpp"
 #include "tls_client.hpp"
 
 #include <gtest/gtest.h>
@@ -126,6 +127,10 @@ TEST(server, health_readiness_and_error_bodies_over_pinned_tls) {
     log, std::regex{R"(http method=GET path=/no/such/thing status=404 latency_us=\d+)"}))
     << log;
   EXPECT_NE(log.find("stopped cleanly"), std::string::npos) << log;
+  EXPECT_TRUE(
+    std::regex_search(log, std::regex{R"(recovered tenants=0 endpoints=0 open_visits=0)"}))
+    << log;
+  EXPECT_NE(log.find("retention visits_purged=0"), std::string::npos) << log;
 }
 
 TEST(server, speaks_tls_1_2_and_1_3_and_rejects_unpinned_certificates) {
@@ -240,6 +245,21 @@ TEST(server, second_server_on_a_used_data_dir_fails_clearly) {
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.output.find("cannot start: store"), std::string::npos) << second.output;
   EXPECT_EQ(first.stop(), 0);
+}
+
+TEST(server, a_corrupt_store_stops_the_start_with_the_reason) {
+  temp_dir dir;
+  auto data = dir.path() / "data";
+  fs::create_directories(data);
+  {
+    auto s = storage::open_rocksdb_store({(data / "db").string(), storage::durability::sync});
+    ASSERT_TRUE(s);
+    ASSERT_TRUE((*s)->put(storage::column::tenants, "t-broken", "not a tenant record"));
+  }
+  auto start = run_to_completion(VISITD_BINARY, {"--port", "0", "--data-dir", data.string()});
+  EXPECT_EQ(start.exit_code, 1);
+  EXPECT_NE(start.output.find("cannot start: recovery"), std::string::npos) << start.output;
+  EXPECT_NE(start.output.find("t-broken"), std::string::npos) << start.output;
 }
 
 TEST(command_line, help_version_and_bad_options) {

@@ -1,0 +1,103 @@
+#include "app/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace visitd::app {
+namespace {
+
+const std::string shipped_config = std::string{VISITD_SOURCE_DIR} + "/config/visitd.conf";
+
+void expect_same(const config& a, const config& b) {
+  EXPECT_EQ(a.server.bind_address, b.server.bind_address);
+  EXPECT_EQ(a.server.port, b.server.port);
+  EXPECT_EQ(a.server.io_threads, b.server.io_threads);
+  EXPECT_EQ(a.server.request_limits.body_bytes, b.server.request_limits.body_bytes);
+  EXPECT_EQ(a.server.request_limits.header_bytes, b.server.request_limits.header_bytes);
+  EXPECT_EQ(a.server.request_limits.idle_timeout, b.server.request_limits.idle_timeout);
+  EXPECT_EQ(a.server.request_limits.handshake_timeout, b.server.request_limits.handshake_timeout);
+  EXPECT_EQ(a.server.shutdown_grace, b.server.shutdown_grace);
+  EXPECT_EQ(a.server.access_log, b.server.access_log);
+  EXPECT_EQ(a.data_dir, b.data_dir);
+  EXPECT_EQ(a.tls_cert, b.tls_cert);
+  EXPECT_EQ(a.tls_key, b.tls_key);
+  EXPECT_EQ(a.actor_threads, b.actor_threads);
+  EXPECT_EQ(a.durability, b.durability);
+  EXPECT_EQ(a.log_level, b.log_level);
+  EXPECT_EQ(a.retention.ended_visit_events, b.retention.ended_visit_events);
+  EXPECT_EQ(a.retention.report_rows, b.retention.report_rows);
+  EXPECT_EQ(a.retention_interval, b.retention_interval);
+}
+
+TEST(config, shipped_file_states_exactly_the_embedded_defaults) {
+  auto defaults = parse_command_line({});
+  ASSERT_TRUE(defaults) << defaults.err().message;
+  auto from_file = parse_command_line({"--config", shipped_config});
+  ASSERT_TRUE(from_file) << from_file.err().message;
+  expect_same(defaults->settings, from_file->settings);
+  // And the defaults are the documented ones.
+  EXPECT_EQ(defaults->settings.server.port, 8443);
+  EXPECT_EQ(defaults->settings.server.bind_address, "127.0.0.1");
+  EXPECT_EQ(defaults->settings.data_dir, "./data");
+  EXPECT_EQ(defaults->settings.durability, storage::durability::sync);
+}
+
+TEST(config, command_line_wins_over_the_file) {
+  auto parsed = parse_command_line({"serve", "--config", shipped_config, "--port", "9443",
+                                    "--data-dir", "/tmp/x", "--durability", "relaxed"});
+  ASSERT_TRUE(parsed) << parsed.err().message;
+  EXPECT_EQ(parsed->what, command::serve);
+  EXPECT_EQ(parsed->settings.server.port, 9443);
+  EXPECT_EQ(parsed->settings.data_dir, "/tmp/x");
+  EXPECT_EQ(parsed->settings.durability, storage::durability::relaxed);
+}
+
+TEST(config, bad_values_and_unknown_keys_name_the_key) {
+  auto dir = std::filesystem::temp_directory_path();
+  int files = 0;
+  auto write = [&](const std::string& text) {
+    auto path = (dir / ("visitd-config-test-" + std::to_string(++files) + ".conf")).string();
+    std::ofstream{path} << text;
+    return path;
+  };
+  struct case_t {
+    std::vector<std::string> args;
+    std::string mentions;
+  };
+  const std::vector<case_t> cases{
+    {{"--port", "99999"}, "port"},
+    {{"--port", "abc"}, "port"},
+    {{"--durability", "fast"}, "durability"},
+    {{"--log-level", "loud"}, "log-level"},
+    {{"--io-threads", "0"}, "io-threads"},
+    {{"--retention-event-days", "0"}, "retention-event-days"},
+    {{"--nonsense", "1"}, "nonsense"},
+    {{"frobnicate"}, "frobnicate"},
+    {{"--config", write("port = 8443\ncolour = blue\n")}, "colour"},
+    {{"--config", write("idle-timeout = soon\n")}, "idle-timeout"},
+    {{"--config", "/no/such/visitd.conf"}, "/no/such/visitd.conf"},
+  };
+  for (const auto& c : cases) {
+    auto parsed = parse_command_line(c.args);
+    ASSERT_FALSE(parsed) << c.args.front();
+    EXPECT_EQ(parsed.err().code, domain::errc::invalid_argument);
+    EXPECT_NE(parsed.err().message.find(c.mentions), std::string::npos)
+      << c.mentions << " not in: " << parsed.err().message;
+  }
+}
+
+TEST(config, help_and_version) {
+  auto help = parse_command_line({"--help"});
+  ASSERT_TRUE(help);
+  EXPECT_EQ(help->what, command::help);
+  EXPECT_NE(help->help_text.find("--retention-event-days"), std::string::npos);
+  auto version = parse_command_line({"--version"});
+  ASSERT_TRUE(version);
+  EXPECT_EQ(version->what, command::version);
+  EXPECT_EQ(version_string().rfind("visitd ", 0), 0u);
+}
+
+}  // namespace
+}  // namespace visitd::app
