@@ -321,6 +321,15 @@ void apply(visit_state& state, const event_envelope& env) {
     const auto it = state.participants.find(id);
     return it == state.participants.end() ? nullptr : &it->second;
   };
+  // Entering the lobby and being sent back to it fold the same way: to the end of the queue.
+  auto put_in_lobby = [&](const participant_id& id) {
+    auto* p = find(id);
+    if (!p || p->is_staff()) return;  // staff are never lobbied
+    p->status = admission::lobby;
+    if (!p->first_lobby_at) p->first_lobby_at = at;
+    erase_from_lobby(state, id);
+    state.lobby.push_back(id);
+  };
   std::visit(overloaded{
                [&](const participant_joined& e) {
                  if (find(e.participant)) return;
@@ -337,14 +346,7 @@ void apply(visit_state& state, const event_envelope& env) {
                    state.opened_at = at;
                  }
                },
-               [&](const lobby_entered& e) {
-                 auto* p = find(e.participant);
-                 if (!p || p->is_staff()) return;  // staff are never lobbied
-                 p->status = admission::lobby;
-                 if (!p->first_lobby_at) p->first_lobby_at = at;
-                 erase_from_lobby(state, e.participant);
-                 state.lobby.push_back(e.participant);
-               },
+               [&](const lobby_entered& e) { put_in_lobby(e.participant); },
                [&](const admitted& e) {
                  auto* p = find(e.participant);
                  if (!p) return;
@@ -358,14 +360,7 @@ void apply(visit_state& state, const event_envelope& env) {
                  p->status = admission::denied;
                  erase_from_lobby(state, e.participant);
                },
-               [&](const returned_to_lobby& e) {
-                 auto* p = find(e.participant);
-                 if (!p || p->is_staff()) return;  // staff are never lobbied
-                 p->status = admission::lobby;
-                 if (!p->first_lobby_at) p->first_lobby_at = at;
-                 erase_from_lobby(state, e.participant);
-                 state.lobby.push_back(e.participant);
-               },
+               [&](const returned_to_lobby& e) { put_in_lobby(e.participant); },
                [&](const connected& e) {
                  auto* p = find(e.participant);
                  if (!p) return;

@@ -1,5 +1,7 @@
 #include "storage/journal.hpp"
 
+#include "store_fixture.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,20 +13,9 @@
 namespace visitd::storage {
 namespace {
 
+using testing::temp_dir;
+
 namespace fs = std::filesystem;
-
-class temp_dir {
-public:
-  temp_dir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("visitd-journal-test-" + std::to_string(rd()));
-  }
-  ~temp_dir() { fs::remove_all(path_); }
-  [[nodiscard]] std::string path() const { return path_.string(); }
-
-private:
-  fs::path path_;
-};
 
 // Records each committed batch; can be told to fail.
 class recording_store final : public store {

@@ -1,4 +1,5 @@
 #include "storage/store.hpp"
+#include "store_fixture.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,21 +10,9 @@
 namespace visitd::storage {
 namespace {
 
+using testing::temp_dir;
+
 namespace fs = std::filesystem;
-
-class temp_dir {
-public:
-  temp_dir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("visitd-store-test-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~temp_dir() { fs::remove_all(path_); }
-  [[nodiscard]] std::string path() const { return path_.string(); }
-
-private:
-  fs::path path_;
-};
 
 TEST(durability, parses_both_modes_and_rejects_others) {
   EXPECT_EQ(*parse_durability("sync"), durability::sync);

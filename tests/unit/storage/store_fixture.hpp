@@ -23,28 +23,39 @@ Id id(std::string_view text) {
   return *parsed;
 }
 
+/// A directory under the system temp dir, removed with everything in it at destruction.
+class temp_dir {
+public:
+  explicit temp_dir(std::string_view name = "visitd-test") {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            std::string{name}.append("-").append(std::to_string(rd()));
+  }
+  ~temp_dir() { std::filesystem::remove_all(path_); }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  [[nodiscard]] std::string path() const { return path_.string(); }
+
+private:
+  std::filesystem::path path_;
+};
+
 inline domain::timestamp at(std::int64_t seconds) {
   return domain::timestamp{std::chrono::seconds{1'700'000'000 + seconds}};
 }
 
+/// A RocksDB store in a temp dir, reopened on demand (a restart).
 class store_test : public ::testing::Test {
 protected:
-  void SetUp() override {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() / ("visitd-store-" + std::to_string(rd()));
-    reopen();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(path_);
-  }
+  void SetUp() override { reopen(); }
+  void TearDown() override { store_.reset(); }
   void reopen() {
     store_.reset();
-    auto s = open_rocksdb_store({path_.string(), durability::sync});
+    auto s = open_rocksdb_store({dir_.path(), durability::sync});
     ASSERT_TRUE(s) << s.err().message;
     store_ = std::move(*s);
   }
-  std::filesystem::path path_;
+  temp_dir dir_{"visitd-store"};
   std::unique_ptr<store> store_;
 };
 

@@ -3,6 +3,7 @@
 #include "domain/event_codec.hpp"
 #include "storage/journal.hpp"
 #include "storage/keys.hpp"
+#include "store_fixture.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,29 +16,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace domain;
 
-class temp_store : public ::testing::Test {
-protected:
-  void SetUp() override {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("visitd-visitlog-" + std::to_string(rd()));
-    auto s = open_rocksdb_store({path_.string(), durability::sync});
-    ASSERT_TRUE(s) << s.err().message;
-    store_ = std::move(*s);
-  }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(path_);
-  }
-  fs::path path_;
-  std::unique_ptr<store> store_;
-};
-
-template <class Id>
-Id id(std::string_view text) {
-  auto parsed = Id::parse(text);
-  EXPECT_TRUE(parsed) << text;
-  return *parsed;
-}
+using testing::id;
+using temp_store = testing::store_test;
 
 std::vector<event_envelope> sample_events() {
   timestamp t{std::chrono::microseconds{1'700'000'000'000'000}};
