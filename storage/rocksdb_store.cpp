@@ -119,9 +119,16 @@ public:
     rocksdb::ReadOptions options;
     options.total_order_seek = true;
     std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(options, handle(c))};
-    for (it->Seek(start > prefix ? start : prefix); it->Valid(); it->Next()) {
+    // An empty prefix/start means "from the first key": never hand RocksDB a Slice made from an
+    // empty string_view, whose null data pointer reaches memcmp (UBSan: null argument).
+    auto from = start > prefix ? start : prefix;
+    if (from.empty())
+      it->SeekToFirst();
+    else
+      it->Seek(rocksdb::Slice{from.data(), from.size()});
+    for (; it->Valid(); it->Next()) {
       auto key = it->key();
-      if (!key.starts_with(rocksdb::Slice{prefix.data(), prefix.size()})) break;
+      if (!prefix.empty() && !key.starts_with(rocksdb::Slice{prefix.data(), prefix.size()})) break;
       if (!visit(key.ToStringView(), it->value().ToStringView())) break;
     }
     if (!it->status().ok()) return to_error(it->status(), "scan failed");
