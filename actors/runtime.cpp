@@ -31,9 +31,9 @@ health_actor::behavior_type health(health_actor::pointer self, storage::store* s
 // capturing lambda: CAF 0.17.6's init_fun_factory (init_fun_factory.hpp:93) dereferences a
 // null shared_ptr<std::tuple<>> when a function actor is spawned without arguments, which
 // UBSan reports as a null reference binding.
-void readiness_bridge(caf::event_based_actor* self, health_actor health,
+void readiness_bridge(caf::event_based_actor* self, const health_actor& health,
                       std::chrono::milliseconds timeout,
-                      std::shared_ptr<runtime::completion> done) {
+                      const std::shared_ptr<runtime::completion>& done) {
   self->request(health, timeout, ping_atom::value)
     .then([done](caf::ok_atom) { (*done)({}); },
           [self, done](caf::error& err) {

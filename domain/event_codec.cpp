@@ -1,6 +1,7 @@
 #include "domain/event_codec.hpp"
 
 #include "domain/binary.hpp"
+#include "domain/overloaded.hpp"
 
 #include <cstddef>
 #include <optional>
@@ -11,11 +12,6 @@
 namespace visitd::domain {
 
 namespace {
-
-template <class... Fs>
-struct overloaded : Fs... {
-  using Fs::operator()...;
-};
 
 // The primitives are shared with `record_codec` so all stored formats agree on them.
 using binary::reader;

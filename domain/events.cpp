@@ -1,5 +1,7 @@
 #include "domain/events.hpp"
 
+#include "domain/overloaded.hpp"
+
 namespace visitd::domain {
 
 result<void> validate_lobby_message(std::string_view text) {
@@ -16,14 +18,7 @@ result<void> validate_lobby_message(std::string_view text) {
   return {};
 }
 
-namespace {
-
-template <class... Fs>
-struct overloaded : Fs... {
-  using Fs::operator()...;
-};
-
-}  // namespace
+namespace {}  // namespace
 
 std::string_view event_name(const visit_event& event) noexcept {
   return std::visit(

@@ -1,5 +1,7 @@
 #include "domain/report.hpp"
 
+#include "domain/overloaded.hpp"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -8,11 +10,6 @@
 namespace visitd::domain {
 
 namespace {
-
-template <class... Fs>
-struct overloaded : Fs... {
-  using Fs::operator()...;
-};
 
 // What the report needs to know of a participant: deliberately not the visit fold, so the two
 // implementations check each other in the tests.

@@ -1,15 +1,12 @@
 #include "domain/visit.hpp"
 
+#include "domain/overloaded.hpp"
+
 #include <algorithm>
 
 namespace visitd::domain {
 
 namespace {
-
-template <class... Fs>
-struct overloaded : Fs... {
-  using Fs::operator()...;
-};
 
 bool starts_with(const fhir_reference& ref, std::string_view prefix) {
   return ref.str().starts_with(prefix);

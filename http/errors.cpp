@@ -14,7 +14,7 @@ int status_for(domain::errc code) noexcept {
     case errc::conflict: return 409;
     case errc::unavailable: return 503;
     case errc::timeout: return 504;
-    case errc::storage_failure: return 500;
+    case errc::storage_failure:
     case errc::internal: return 500;
   }
   return 500;

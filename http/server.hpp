@@ -17,10 +17,10 @@ namespace visitd::http {
 
 /// Hard limits, applied where each connection is made.
 struct limits {
-  std::size_t body_bytes = 1024 * 1024;        ///< Larger request bodies get 413.
-  std::size_t header_bytes = 16 * 1024;        ///< Larger request headers get 431.
-  std::chrono::seconds idle_timeout{30};       ///< A connection silent this long is closed.
-  std::chrono::seconds handshake_timeout{10};  ///< TLS handshake must finish within this.
+  std::size_t body_bytes = std::size_t{1024} * 1024;  ///< Larger request bodies get 413.
+  std::size_t header_bytes = std::size_t{16} * 1024;  ///< Larger request headers get 431.
+  std::chrono::seconds idle_timeout{30};              ///< A connection silent this long is closed.
+  std::chrono::seconds handshake_timeout{10};         ///< TLS handshake must finish within this.
 };
 
 struct server_options {

@@ -2,7 +2,7 @@
 # Installs (as root, with apt-get, quietly) whichever of visitd's build and test dependencies are
 # missing on Debian 12. Safe to run again: present packages are skipped and apt is not touched.
 #   scripts/install-deps.sh          build + run
-#   scripts/install-deps.sh --dev    also the test tools (clang-format, curl)
+#   scripts/install-deps.sh --dev    also the test tools (clang-format, clang-tidy, curl)
 set -euo pipefail
 
 packages=(
@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libbenchmark-dev
 )
 if [[ "${1:-}" == "--dev" ]]; then
-  packages+=(clang-format curl)
+  packages+=(clang-format clang-tidy curl)
 fi
 
 missing=()

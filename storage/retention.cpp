@@ -53,6 +53,7 @@ domain::result<retention_outcome> apply_retention(store& target, domain::timesta
   });
   if (!scanned) return std::move(scanned).err();
   std::vector<write_op> ops;
+  ops.reserve(tenants.size());
   for (const auto& t : tenants)
     ops.push_back({column::reports, keys::report_day_start(t, 0),
                    keys::report_day_start(t, report_cutoff_day), op_kind::erase_range});

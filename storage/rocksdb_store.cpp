@@ -195,8 +195,7 @@ domain::result<std::unique_ptr<store>> open_rocksdb_store(const store_options& o
 
   // Open every family on disk too (a newer build may have added some): RocksDB refuses to open
   // a database without naming all of its column families.
-  std::vector<std::string> names;
-  for (auto name : column_names) names.emplace_back(name);
+  std::vector<std::string> names(column_names.begin(), column_names.end());
   std::vector<std::string> on_disk;
   if (rocksdb::DB::ListColumnFamilies(db_options, options.path, &on_disk).ok()) {
     for (auto& name : on_disk) {
