@@ -120,7 +120,7 @@ int serve(const config& settings) {
     settings.actor_threads, startup_ms);
   std::cout << "visitd listening on " << url << "\n"
             << "  health:    " << url << "/healthz   readiness: " << url << "/readyz\n"
-            << "  data:      " << fs::absolute(data_dir).string() << "\n"
+            << "  data:      " << fs::absolute(data_dir).lexically_normal().string() << "\n"
             << "  TLS:       " << identity->certificate_path
             << (identity->generated ? " (self-signed, made now)" : "") << "\n"
             << "  First sign-in: open " << url
