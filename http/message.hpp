@@ -14,7 +14,7 @@ namespace visitd::http {
 
 struct request {
   std::string method;  ///< "GET", "POST", ...
-  std::string path;    ///< Decoded path without the query, e.g. "/api/v1/visits/v1".
+  std::string path;    ///< Path as sent (still percent-encoded), without the query.
   std::string query;   ///< Raw query string without '?', possibly empty.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
