@@ -1,0 +1,46 @@
+#pragma once
+
+// How an actor writes through the journal without blocking: the append's completion (on the
+// journal's thread) only sends (journal_ack_atom, id, error) back to the actor, and a timer
+// sends (journal_timeout_atom, id) if that takes too long. The actor's implementation interface
+// extends its public one with `caf::reacts_to<journal_ack_atom, std::uint64_t, caf::error>` and
+// `caf::reacts_to<journal_timeout_atom, std::uint64_t>`.
+
+#include "actors/messages.hpp"
+#include "storage/journal.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/atom.hpp>
+#include <caf/send.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace visitd::actors {
+
+/// The append `id` finished: `caf::none` when durable, else the journal's error.
+using journal_ack_atom = caf::atom_constant<caf::atom("jack")>;
+/// The append `id` was not acknowledged within the actor's timeout.
+using journal_timeout_atom = caf::atom_constant<caf::atom("jtimeout")>;
+
+/// Appends `ops` for the actor `self` (whose implementation handle type is `Impl`) and arranges
+/// for (journal_ack_atom, id, error) and, after `timeout`, (journal_timeout_atom, id) to reach
+/// it. The completion holds a weak address, so a pending append does not keep a stopped actor
+/// alive.
+template <class Impl, class Self>
+void append_with_ack(Self* self, storage::journal& journal, std::vector<storage::write_op>&& ops,
+                     std::uint64_t id, std::chrono::milliseconds timeout) {
+  auto addr = self->address();
+  journal.append(std::move(ops), [addr, id](const domain::result<void>& outcome) {
+    auto strong = caf::actor_cast<caf::strong_actor_ptr>(addr);
+    if (!strong) return;
+    caf::error err;
+    if (!outcome) err = to_caf_error(outcome.err());
+    caf::anon_send(caf::actor_cast<Impl>(strong), journal_ack_atom::value, id, std::move(err));
+  });
+  self->delayed_send(caf::actor_cast<Impl>(self), timeout, journal_timeout_atom::value, id);
+}
+
+}  // namespace visitd::actors

@@ -1,0 +1,195 @@
+#include "actors/tenant_actor.hpp"
+
+#include "actors/journal_ack.hpp"
+#include "domain/overloaded.hpp"
+#include "storage/catalog.hpp"
+#include "storage/journal.hpp"
+
+#include <caf/all.hpp>
+
+#include <deque>
+#include <map>
+#include <optional>
+
+namespace visitd::actors {
+
+namespace {
+
+/// The public interface plus the actor's own messages: the journal's acknowledgement and the
+/// timer that bounds the wait for it.
+using tenant_impl =
+  tenant_actor::extend<caf::reacts_to<journal_ack_atom, std::uint64_t, caf::error>,
+                       caf::reacts_to<journal_timeout_atom, std::uint64_t>>;
+
+using endpoint_promise = caf::typed_response_promise<domain::fhir_endpoint>;
+
+struct tenant_state {
+  struct queued {
+    endpoint_command command;
+    endpoint_promise promise;
+  };
+  struct writing {
+    std::uint64_t id;
+    domain::fhir_endpoint after;
+    endpoint_promise promise;
+  };
+
+  domain::tenant tenant;
+  std::map<std::string, domain::fhir_endpoint> endpoints;  // by endpoint id
+  storage::journal* journal = nullptr;
+  std::function<domain::timestamp()> clock;
+  std::chrono::milliseconds journal_timeout{};
+  std::deque<queued> queue;
+  std::optional<writing> in_flight;
+  std::uint64_t next_write_id = 1;
+
+  static inline const char* name = "visitd.tenant";
+};
+
+using self_pointer = tenant_impl::stateful_pointer<tenant_state>;
+
+const domain::fhir_endpoint* find(const tenant_state& st, const domain::endpoint_id& id) {
+  auto it = st.endpoints.find(id.str());
+  return it == st.endpoints.end() ? nullptr : &it->second;
+}
+
+/// The endpoint after `command`, or the domain's refusal. Pure: nothing is changed here.
+domain::result<domain::fhir_endpoint> decide(const tenant_state& st,
+                                             const endpoint_command& command,
+                                             domain::timestamp now) {
+  auto existing =
+    [&](const domain::endpoint_id& id) -> domain::result<const domain::fhir_endpoint*> {
+    if (auto* e = find(st, id)) return e;
+    return domain::make_error(domain::errc::not_found, "no endpoint " + id.str());
+  };
+  using namespace endpoint_change;
+  return std::visit(
+    domain::overloaded{
+      [&](const create& c) -> domain::result<domain::fhir_endpoint> {
+        if (find(st, c.endpoint))
+          return domain::make_error(domain::errc::conflict,
+                                    "endpoint " + c.endpoint.str() + " already exists");
+        return domain::create_endpoint(st.tenant, c.actor, c.endpoint, c.settings, now);
+      },
+      [&](const propose& c) -> domain::result<domain::fhir_endpoint> {
+        auto e = existing(c.endpoint);
+        if (!e) return std::move(e).err();
+        return domain::propose_change(**e, st.tenant, c.actor, c.settings, now);
+      },
+      [&](const submit& c) -> domain::result<domain::fhir_endpoint> {
+        auto e = existing(c.endpoint);
+        if (!e) return std::move(e).err();
+        return domain::submit(**e, st.tenant, c.actor, c.revision, now);
+      },
+      [&](const validate& c) -> domain::result<domain::fhir_endpoint> {
+        auto e = existing(c.endpoint);
+        if (!e) return std::move(e).err();
+        return domain::record_validation(**e, st.tenant, c.actor, c.revision, c.ehr_user, now);
+      },
+      [&](const approve& c) -> domain::result<domain::fhir_endpoint> {
+        auto e = existing(c.endpoint);
+        if (!e) return std::move(e).err();
+        return domain::approve(**e, st.tenant, c.actor, c.revision, now);
+      },
+      [&](const reject& c) -> domain::result<domain::fhir_endpoint> {
+        auto e = existing(c.endpoint);
+        if (!e) return std::move(e).err();
+        return domain::reject(**e, st.tenant, c.actor, c.revision, now);
+      },
+      [&](const revoke& c) -> domain::result<domain::fhir_endpoint> {
+        auto e = existing(c.endpoint);
+        if (!e) return std::move(e).err();
+        return domain::revoke(**e, st.tenant, c.actor, now);
+      },
+    },
+    command);
+}
+
+/// Starts the write of the next queued change the domain accepts, answering refused ones on the
+/// way. One write at a time: every change is decided against all the changes before it.
+void process_queue(self_pointer self) {
+  auto& st = self->state;
+  while (!st.in_flight && !st.queue.empty()) {
+    auto next = std::move(st.queue.front());
+    st.queue.pop_front();
+    auto after = decide(st, next.command, st.clock());
+    if (!after) {
+      next.promise.deliver(to_caf_error(after.err()));
+      continue;
+    }
+    auto ops = storage::endpoint_ops(find(st, after->id), *after);
+    auto id = st.next_write_id++;
+    st.in_flight = tenant_state::writing{id, std::move(*after), std::move(next.promise)};
+    append_with_ack<tenant_impl>(self, *st.journal, std::move(ops), id, st.journal_timeout);
+  }
+}
+
+void on_ack(self_pointer self, std::uint64_t id, const caf::error& err) {
+  auto& st = self->state;
+  if (!st.in_flight || st.in_flight->id != id) return;
+  auto done = std::move(*st.in_flight);
+  st.in_flight.reset();
+  if (!err) st.endpoints.insert_or_assign(done.after.id.str(), done.after);
+  // Pending unless the write timed out first (that requester was told "timeout": outcome
+  // unknown); a durable change is applied either way, so the state matches the store.
+  if (done.promise.pending()) {
+    if (err)
+      done.promise.deliver(err);
+    else
+      done.promise.deliver(std::move(done.after));
+  }
+  process_queue(self);
+}
+
+}  // namespace
+
+tenant_actor spawn_tenant_actor(caf::actor_system& system, tenant_actor_args args) {
+  // Spawned with its arguments (never argument-less: see actors/runtime.cpp on CAF 0.17.6).
+  auto behavior = [](self_pointer self, tenant_actor_args a) -> tenant_impl::behavior_type {
+    auto& st = self->state;
+    st.tenant = std::move(a.tenant);
+    for (auto& e : a.endpoints) st.endpoints.insert_or_assign(e.id.str(), std::move(e));
+    st.journal = a.journal;
+    st.clock = std::move(a.clock);
+    st.journal_timeout = a.journal_timeout;
+    return {
+      [self](get_tenant_atom) -> domain::tenant { return self->state.tenant; },
+      [self](list_endpoints_atom) -> std::vector<domain::fhir_endpoint> {
+        std::vector<domain::fhir_endpoint> out;
+        for (const auto& [id, e] : self->state.endpoints) out.push_back(e);
+        return out;
+      },
+      [self](const endpoint_command& command) -> caf::result<domain::fhir_endpoint> {
+        auto promise = self->make_response_promise<domain::fhir_endpoint>();
+        self->state.queue.push_back({command, promise});
+        process_queue(self);
+        return promise;
+      },
+      [self](find_endpoint_atom, const std::string& url) -> caf::result<endpoint_match> {
+        const auto& st = self->state;
+        bool registered = false;
+        for (const auto& [id, e] : st.endpoints) {
+          if (const auto* in_force = domain::in_force(e);
+              in_force && in_force->settings.base_url == url)
+            return endpoint_match{st.tenant.id, e.id, *in_force};
+          for (const auto& r : e.revisions) registered |= r.settings.base_url == url;
+        }
+        return to_caf_error(domain::make_error(
+          domain::errc::not_found,
+          registered ? "the endpoint for " + url + " has no approved revision"
+                     : "no endpoint of tenant " + st.tenant.id.str() + " uses " + url));
+      },
+      [self](journal_ack_atom, std::uint64_t id, const caf::error& err) { on_ack(self, id, err); },
+      [self](journal_timeout_atom, std::uint64_t id) {
+        auto& st = self->state;
+        if (st.in_flight && st.in_flight->id == id && st.in_flight->promise.pending())
+          st.in_flight->promise.deliver(to_caf_error(domain::make_error(
+            domain::errc::timeout, "the store did not confirm the change in time")));
+      },
+    };
+  };
+  auto impl = system.spawn(behavior, std::move(args));
+  return caf::actor_cast<tenant_actor>(impl);
+}
+
+}  // namespace visitd::actors

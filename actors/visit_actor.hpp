@@ -1,0 +1,112 @@
+#pragma once
+
+// One actor per live visit. It is the only writer of its visit: commands are decided against its
+// state, persisted through the journal, and only once durable applied, answered and published to
+// subscribers. Commands are processed one at a time (later ones wait in a bounded queue while an
+// append is in flight), so `decide` always sees every acknowledged event and sequence numbers
+// never collide.
+//
+// Interface (`visit_actor`):
+//   domain::command                          -> command_reply, or a domain error (to_caf_error):
+//                                               the decide error, the journal's error, `timeout`
+//                                               when the journal does not acknowledge within
+//                                               `append_timeout` (outcome unknown) or the command
+//                                               waited over `max_queue_wait` (not executed), or
+//                                               `unavailable` when the command queue is full.
+//   (subscribe_atom, subscriber)             -> last_seq; the subscriber is sent a snapshot of
+//                                               the state at last_seq, then every later event.
+//   (resume_atom, subscriber, after_seq)     -> last_seq; the subscriber is sent the events
+//                                               (after_seq, last_seq] (none if equal), then every
+//                                               later event. `invalid_argument` if after_seq is
+//                                               ahead of the visit.
+//   (unsubscribe_atom, subscriber)           -> nothing more is sent to it.
+//   (subscriber_ack_atom, subscriber, seq)   -> the subscriber has processed messages up to seq.
+//   (get_state_atom)                         -> the state (acknowledged events only).
+//
+// A subscriber (`visit_subscriber`) receives, in order: at most one snapshot, then event batches
+// without gaps or duplicates. It has `max_unacked_messages` of credit: a subscriber with that
+// many messages unacknowledged when another is due is sent `subscriber_dropped` ("too slow") and
+// forgotten; it may resume after the `last_seq` named there. Subscribing (or resuming) again
+// with the same handle restarts its stream from there. Subscribers are monitored and removed
+// when they exit.
+
+#include "actors/messages.hpp"
+#include "domain/events.hpp"
+#include "domain/time.hpp"
+#include "domain/visit.hpp"
+
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace visitd::storage {
+class journal;
+class store;
+}  // namespace visitd::storage
+
+namespace visitd::actors {
+
+/// What a visit actor pushes to its subscribers (see the file comment).
+using visit_subscriber =
+  caf::typed_actor<caf::reacts_to<snapshot_atom, domain::visit_state>,
+                   caf::reacts_to<events_atom, visit_events>,
+                   caf::reacts_to<subscriber_dropped_atom, subscriber_dropped>>;
+
+/// The visit actor's public interface (see the file comment).
+using visit_actor = caf::typed_actor<
+  caf::replies_to<domain::command>::with<command_reply>,
+  caf::replies_to<subscribe_atom, visit_subscriber>::with<std::uint64_t>,
+  caf::replies_to<resume_atom, visit_subscriber, std::uint64_t>::with<std::uint64_t>,
+  caf::reacts_to<unsubscribe_atom, visit_subscriber>,
+  caf::reacts_to<subscriber_ack_atom, visit_subscriber, std::uint64_t>,
+  caf::replies_to<get_state_atom>::with<domain::visit_state>>;
+
+/// Bounds of one visit actor; all of them cap memory or waiting.
+struct visit_actor_limits {
+  /// Messages a subscriber may leave unacknowledged before it is dropped as too slow.
+  std::size_t max_unacked_messages = 64;
+  /// Commands waiting behind an in-flight append; more are refused with `unavailable`.
+  std::size_t max_queued_commands = 256;
+  /// Recent events kept in memory (for resuming subscribers and the report at the end); older
+  /// ones are read back from the store when needed.
+  std::size_t max_history_events = 1024;
+  /// How long a requester waits for the journal before getting `timeout`. The actor itself keeps
+  /// waiting for the acknowledgement (the journal always gives one), because until then it cannot
+  /// know whether the events are durable.
+  std::chrono::milliseconds append_timeout{5000};
+  /// A command that waited longer than this behind other appends is answered `timeout` without
+  /// being decided: its requester has most likely given up (requests time out after ~2 s by
+  /// default, runtime_options::request_timeout), and executing it later would surprise them.
+  std::chrono::milliseconds max_queue_wait{2000};
+};
+
+/// The time source of a visit actor (the domain never reads a clock; tests pass a fake one).
+using clock_function = std::function<domain::timestamp()>;
+
+/// Everything a visit actor starts from.
+struct visit_actor_args {
+  /// The current state, e.g. `fold(info, events)` from recovery, or `initial_state(info)`.
+  domain::visit_state state;
+  /// The last events of the visit, ending at `state.last_seq` (any suffix, possibly empty: what
+  /// is missing is read from `store` when needed).
+  std::vector<domain::event_envelope> history;
+  domain::visit_policy policy;
+  /// Where events are appended. Must outlive the actor.
+  storage::journal* journal = nullptr;
+  /// Read (blocking, rarely) for events no longer in memory. May be null when `history` holds
+  /// every event; must outlive the actor otherwise.
+  const storage::store* store = nullptr;
+  clock_function clock;
+  visit_actor_limits limits;
+};
+
+/// Spawns the actor of one live visit. Precondition: `args.journal` and `args.clock` are set.
+[[nodiscard]] visit_actor spawn_visit_actor(caf::actor_system& system, visit_actor_args args);
+
+}  // namespace visitd::actors
