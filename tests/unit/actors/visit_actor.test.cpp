@@ -704,7 +704,7 @@ void driver(caf::event_based_actor* self, const std::shared_ptr<driver_state>& d
 }
 
 TEST(visit_actor_concurrency, many_visits_stay_equal_to_their_journal_and_subscribers_see_all) {
-  constexpr int visits = 200;
+  constexpr int visits = 1000;  // the figure the actors issue names
   constexpr int participants = 4;
   constexpr int steps = 30;
 
