@@ -5,6 +5,9 @@
 #   bench/run.sh codec       encode/decode ns per visit event
 #   bench/run.sh recovery    start-up recovery of 1M events in 100k open visits;
 #                            last line: recovery_seconds=<median of 3>
+#   bench/run.sh actors      memory per idle visit actor (2 participants) at 100k and 1M
+#                            visits; last line: bytes_per_visit=<at 1M>  (target <= 2048).
+#                            Durable events/s and join->subscriber latency: not yet.
 # Medians of 5 repetitions; set VISITD_BENCH_DIR to measure on another disk (default: /tmp).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,5 +26,8 @@ case "$suite" in
   recovery)
     "$root/build/release/bench/recovery_bench" 100000 10
     ;;
-  *) echo "usage: $0 journal|codec|recovery" >&2; exit 2 ;;
+  actors)
+    "$root/build/release/bench/actors_bench" memory 100000 1000000
+    ;;
+  *) echo "usage: $0 journal|codec|recovery|actors" >&2; exit 2 ;;
 esac
