@@ -6,8 +6,10 @@
 #   bench/run.sh recovery    start-up recovery of 1M events in 100k open visits;
 #                            last line: recovery_seconds=<median of 3>
 #   bench/run.sh actors      memory per idle visit actor (2 participants) at 100k and 1M
-#                            visits; last line: bytes_per_visit=<at 1M>  (target <= 2048).
-#                            Durable events/s and join->subscriber latency: not yet.
+#                            visits, then durable events/s through 10k visit actors vs raw
+#                            batched RocksDB; last lines: bytes_per_visit=<at 1M> (target
+#                            <= 2048), durable_events_vs_raw_batched=<ratio> (target >= 0.5).
+#                            Join->subscriber latency: not yet.
 # Medians of 5 repetitions; set VISITD_BENCH_DIR to measure on another disk (default: /tmp).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +29,14 @@ case "$suite" in
     "$root/build/release/bench/recovery_bench" 100000 10
     ;;
   actors)
-    "$root/build/release/bench/actors_bench" memory 100000 1000000
+    out=$(mktemp)
+    "$root/build/release/bench/actors_bench" memory 100000 1000000 > "$out"
+    "$root/build/release/bench/actors_bench" throughput 10000 10 >> "$out"
+    # Details first, then the headline figures last, in the order the actors issue names them.
+    grep -vE '^(bytes_per_visit|durable_events_vs_raw_batched)=' "$out"
+    grep -E '^bytes_per_visit=' "$out"
+    grep -E '^durable_events_vs_raw_batched=' "$out"
+    rm -f "$out"
     ;;
   *) echo "usage: $0 journal|codec|recovery|actors" >&2; exit 2 ;;
 esac
