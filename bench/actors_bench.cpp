@@ -12,6 +12,7 @@
 // VISITD_BENCH_DIR: where the stores live.
 
 #include "actors/visit_actor.hpp"
+#include "bench_support.hpp"
 #include "domain/visit.hpp"
 #include "storage/journal.hpp"
 
@@ -38,15 +39,8 @@ namespace fs = std::filesystem;
 using namespace visitd;
 using namespace visitd::domain;
 
-template <class Id>
-Id id(std::string_view text) {
-  return *Id::parse(text);
-}
-
-[[noreturn]] void die(const std::string& why) {
-  std::fprintf(stderr, "actors_bench: %s\n", why.c_str());
-  std::exit(1);
-}
+using bench::die;
+using bench::id;
 
 std::size_t resident_bytes() {
   std::ifstream statm{"/proc/self/statm"};
@@ -68,51 +62,34 @@ std::size_t settled_resident_bytes() {
   return last;
 }
 
-struct template_visit {
-  visit_state state;
-  std::vector<event_envelope> events;
-};
-
-template_visit in_progress_visit() {
-  auto info =
-    make_visit_info(id<visit_id>("visit-template"), id<tenant_id>("tenant-1"),
-                    id<endpoint_id>("ep-1"), id<fhir_reference>("Appointment/1"), std::nullopt,
-                    std::nullopt, timestamp{std::chrono::seconds{1'700'000'000}});
-  if (!info) die(info.err().message);
-  template_visit v{initial_state(*info), {}};
-  timestamp t{std::chrono::seconds{1'700'000'000}};
-  auto run = [&](const command& c) {
-    auto events = decide(v.state, c, t, visit_policy{});
-    if (!events) die(events.err().message);
-    for (auto& e : *events) {
-      apply(v.state, e);
-      v.events.push_back(e);
-    }
-    t += std::chrono::seconds(1);
-  };
-  auto doc = id<participant_id>("doc-4f1a");
-  auto pat = id<participant_id>("pat-9c2e");
-  run(cmd::join{doc, id<device_id>("d-1"), participant_role::provider,
-                id<ehr_user_id>("Practitioner/123")});
-  run(cmd::join{pat, id<device_id>("d-2"), participant_role::patient, id<join_id>("j-77ab")});
-  run(cmd::admit{doc, pat});
-  if (v.state.status != visit_status::in_progress) die("template visit is not in progress");
-  return v;
-}
-
-fs::path bench_dir(const char* name) {
-  const char* env = std::getenv("VISITD_BENCH_DIR");
-  return (env ? fs::path{env} : fs::temp_directory_path() / "visitd-bench") / name;
+/// Spawns `n` idle copies of `visit` (ids visit-0, visit-1, ...), as recovery would start them.
+std::vector<actors::visit_actor> spawn_visits(caf::actor_system& system,
+                                              const bench::template_visit& visit, std::size_t n,
+                                              storage::journal& journal,
+                                              const storage::store& store) {
+  std::vector<actors::visit_actor> handles;
+  handles.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    actors::visit_actor_args args;
+    args.state = visit.state;
+    args.state.info.id = id<visit_id>(std::string{"visit-"}.append(std::to_string(i)));
+    args.history = visit.events;
+    args.journal = &journal;
+    args.store = &store;
+    args.clock = [] { return timestamp{std::chrono::seconds{1'700'000'100}}; };
+    handles.push_back(actors::spawn_visit_actor(system, std::move(args)));
+  }
+  return handles;
 }
 
 int memory_main(int argc, char** argv) {
-  auto dir = bench_dir("actors");
+  auto dir = bench::bench_dir("actors");
   fs::remove_all(dir);
   fs::create_directories(dir.parent_path());
   auto store = storage::open_rocksdb_store({dir.string(), storage::durability::sync});
   if (!store) die(store.err().message);
   auto journal = storage::start_journal(**store);
-  auto visit = in_progress_visit();
+  auto visit = bench::in_progress_visit();
 
   double last_figure = 0;
   for (int arg = 2; arg < argc; ++arg) {
@@ -120,21 +97,10 @@ int memory_main(int argc, char** argv) {
     caf::actor_system_config cfg;
     cfg.set("scheduler.max-threads", 2);
     caf::actor_system system{cfg};
-    std::vector<actors::visit_actor> handles;
-    handles.reserve(n);
     malloc_trim(0);
     auto before = settled_resident_bytes();
     auto started = std::chrono::steady_clock::now();
-    for (std::size_t i = 0; i < n; ++i) {
-      actors::visit_actor_args args;
-      args.state = visit.state;
-      args.state.info.id = id<visit_id>(std::string{"visit-"}.append(std::to_string(i)));
-      args.history = visit.events;
-      args.journal = journal.get();
-      args.store = store->get();
-      args.clock = [] { return timestamp{std::chrono::seconds{1'700'000'100}}; };
-      handles.push_back(actors::spawn_visit_actor(system, std::move(args)));
-    }
+    auto handles = spawn_visits(system, visit, n, *journal, **store);
     auto spawn_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     auto after = settled_resident_bytes();
@@ -204,30 +170,20 @@ double raw_batched_events_per_second(const fs::path& dir, std::chrono::seconds d
 }
 
 int throughput_main(std::size_t visits, std::size_t per_visit) {
-  auto dir = bench_dir("actors-throughput");
+  auto dir = bench::bench_dir("actors-throughput");
   fs::remove_all(dir);
   fs::create_directories(dir.parent_path());
   auto store = storage::open_rocksdb_store({dir.string(), storage::durability::sync});
   if (!store) die(store.err().message);
   auto journal = storage::start_journal(**store);
-  auto visit = in_progress_visit();
+  auto visit = bench::in_progress_visit();
   double actor_rate = 0;
   std::size_t commits = 0;
   {
     caf::actor_system_config cfg;
     cfg.set("scheduler.max-threads", 2);
     caf::actor_system system{cfg};
-    std::vector<actors::visit_actor> handles;
-    for (std::size_t i = 0; i < visits; ++i) {
-      actors::visit_actor_args args;
-      args.state = visit.state;
-      args.state.info.id = id<visit_id>(std::string{"visit-"}.append(std::to_string(i)));
-      args.history = visit.events;
-      args.journal = journal.get();
-      args.store = store->get();
-      args.clock = [] { return timestamp{std::chrono::seconds{1'700'000'100}}; };
-      handles.push_back(actors::spawn_visit_actor(system, std::move(args)));
-    }
+    auto handles = spawn_visits(system, visit, visits, *journal, **store);
     auto pending = std::make_shared<std::atomic<std::size_t>>(visits);
     auto done = std::make_shared<std::promise<void>>();
     auto finished = done->get_future();
@@ -244,7 +200,8 @@ int throughput_main(std::size_t visits, std::size_t per_visit) {
   journal->stop();
   (void)(*store)->close();
   fs::remove_all(dir);
-  auto raw_rate = raw_batched_events_per_second(bench_dir("actors-raw"), std::chrono::seconds(5));
+  auto raw_rate =
+    raw_batched_events_per_second(bench::bench_dir("actors-raw"), std::chrono::seconds(5));
   std::printf(
     "visits=%zu commands_per_visit=%zu durable_events_per_s=%.0f events_per_commit=%.1f "
     "raw_batch64_sync_events_per_s=%.0f\n",

@@ -4,6 +4,7 @@
 //   recovery_seconds=<median>   as the last line.
 // Usage: recovery_bench [VISITS] [EVENTS_PER_VISIT]   (VISITD_BENCH_DIR: where the store lives)
 
+#include "bench_support.hpp"
 #include "domain/event_codec.hpp"
 #include "domain/visit.hpp"
 #include "storage/catalog.hpp"
@@ -22,51 +23,15 @@ namespace {
 namespace fs = std::filesystem;
 using namespace visitd;
 using namespace visitd::domain;
-
-template <class Id>
-Id id(std::string_view text) {
-  return *Id::parse(text);
-}
-
-[[noreturn]] void die(const std::string& why) {
-  std::fprintf(stderr, "recovery_bench: %s\n", why.c_str());
-  std::exit(1);
-}
-
-// One realistic visit's journal, made by the domain rules: provider and patient join, the
-// patient is admitted, both are connected, device checks fill it up to `count` events.
-std::vector<event_envelope> template_events(const visit_info& info, std::size_t count) {
-  auto state = initial_state(info);
-  std::vector<event_envelope> all;
-  timestamp t{std::chrono::seconds{1'700'000'000}};
-  auto run = [&](const command& c) {
-    auto events = decide(state, c, t, visit_policy{});
-    if (!events) die("template visit: " + events.err().message);
-    for (auto& e : *events) {
-      apply(state, e);
-      all.push_back(e);
-    }
-    t += std::chrono::seconds(1);
-  };
-  auto doc = id<participant_id>("doc-4f1a");
-  auto pat = id<participant_id>("pat-9c2e");
-  run(cmd::join{doc, id<device_id>("d-1"), participant_role::provider,
-                id<ehr_user_id>("Practitioner/123")});
-  run(cmd::join{pat, id<device_id>("d-2"), participant_role::patient, id<join_id>("j-77ab")});
-  run(cmd::admit{doc, pat});
-  while (all.size() < count)
-    run(cmd::report_device_test{pat, id<device_id>("d-2"), true, true, true});
-  all.resize(count);
-  return all;
-}
+using bench::die;
+using bench::id;
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::size_t visits = argc > 1 ? std::stoul(argv[1]) : 100'000;
   const std::size_t per_visit = argc > 2 ? std::stoul(argv[2]) : 10;
-  const char* env = std::getenv("VISITD_BENCH_DIR");
-  auto dir = (env ? fs::path{env} : fs::temp_directory_path() / "visitd-bench") / "recovery";
+  auto dir = bench::bench_dir("recovery");
   fs::remove_all(dir);
   fs::create_directories(dir.parent_path());
 
@@ -83,7 +48,13 @@ int main(int argc, char** argv) {
                         id<fhir_reference>("Appointment/1"), std::nullopt, std::nullopt,
                         timestamp{std::chrono::seconds{1'700'000'000}});
       if (!info) die(info.err().message);
-      static const auto events = template_events(*info, per_visit);
+      // The template's journal, cut to exactly `per_visit` events (the fold of a prefix of a
+      // valid journal is valid).
+      static const auto events = [&] {
+        auto all = bench::in_progress_visit(per_visit).events;
+        all.resize(per_visit);
+        return all;
+      }();
       for (auto& op : storage::open_visit_ops(*info)) batch.push_back(std::move(op));
       for (auto& op : storage::event_ops(info->id, info->endpoint, events))
         batch.push_back(std::move(op));
