@@ -82,13 +82,28 @@ std::vector<actors::visit_actor> spawn_visits(caf::actor_system& system,
   return handles;
 }
 
+/// A fresh sync-mode store and its journal under bench_dir(name), removed at destruction.
+struct bench_store {
+  explicit bench_store(const char* name) : dir(bench::bench_dir(name)) {
+    fs::remove_all(dir);
+    fs::create_directories(dir.parent_path());
+    auto opened = storage::open_rocksdb_store({dir.string(), storage::durability::sync});
+    if (!opened) die(opened.err().message);
+    store = std::move(*opened);
+    journal = storage::start_journal(*store);
+  }
+  ~bench_store() {
+    journal->stop();
+    (void)store->close();
+    fs::remove_all(dir);
+  }
+  fs::path dir;
+  std::unique_ptr<storage::store> store;
+  std::unique_ptr<storage::journal> journal;
+};
+
 int memory_main(int argc, char** argv) {
-  auto dir = bench::bench_dir("actors");
-  fs::remove_all(dir);
-  fs::create_directories(dir.parent_path());
-  auto store = storage::open_rocksdb_store({dir.string(), storage::durability::sync});
-  if (!store) die(store.err().message);
-  auto journal = storage::start_journal(**store);
+  bench_store db{"actors"};
   auto visit = bench::in_progress_visit();
 
   double last_figure = 0;
@@ -100,7 +115,7 @@ int memory_main(int argc, char** argv) {
     malloc_trim(0);
     auto before = settled_resident_bytes();
     auto started = std::chrono::steady_clock::now();
-    auto handles = spawn_visits(system, visit, n, *journal, **store);
+    auto handles = spawn_visits(system, visit, n, *db.journal, *db.store);
     auto spawn_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     auto after = settled_resident_bytes();
@@ -112,9 +127,6 @@ int memory_main(int argc, char** argv) {
     for (auto& h : handles) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
     handles.clear();
   }
-  journal->stop();
-  (void)(*store)->close();
-  fs::remove_all(dir);
   std::printf("bytes_per_visit=%.0f\n", last_figure);
   return 0;
 }
@@ -170,36 +182,28 @@ double raw_batched_events_per_second(const fs::path& dir, std::chrono::seconds d
 }
 
 int throughput_main(std::size_t visits, std::size_t per_visit) {
-  auto dir = bench::bench_dir("actors-throughput");
-  fs::remove_all(dir);
-  fs::create_directories(dir.parent_path());
-  auto store = storage::open_rocksdb_store({dir.string(), storage::durability::sync});
-  if (!store) die(store.err().message);
-  auto journal = storage::start_journal(**store);
   auto visit = bench::in_progress_visit();
   double actor_rate = 0;
   std::size_t commits = 0;
   {
+    bench_store db{"actors-throughput"};  // declared first: outlives the actor system
     caf::actor_system_config cfg;
     cfg.set("scheduler.max-threads", 2);
     caf::actor_system system{cfg};
-    auto handles = spawn_visits(system, visit, visits, *journal, **store);
+    auto handles = spawn_visits(system, visit, visits, *db.journal, *db.store);
     auto pending = std::make_shared<std::atomic<std::size_t>>(visits);
     auto done = std::make_shared<std::promise<void>>();
     auto finished = done->get_future();
-    auto before = journal->statistics().commits;
+    auto before = db.journal->statistics().commits;
     auto started = std::chrono::steady_clock::now();
     for (const auto& h : handles) system.spawn(driver, h, per_visit, pending, done);
     finished.wait();
     auto seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     actor_rate = static_cast<double>(visits * per_visit) / seconds;
-    commits = journal->statistics().commits - before;
+    commits = db.journal->statistics().commits - before;
     for (auto& h : handles) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
-  }
-  journal->stop();
-  (void)(*store)->close();
-  fs::remove_all(dir);
+  }  // actors stop, then the store closes: the raw baseline runs alone
   auto raw_rate =
     raw_batched_events_per_second(bench::bench_dir("actors-raw"), std::chrono::seconds(5));
   std::printf(

@@ -84,14 +84,6 @@ public:
     return value;
   }
 
-  domain::result<void> put(column c, std::string_view key, std::string_view value) override {
-    std::shared_lock lock{mutex_};
-    if (!db_) return make_error(errc::unavailable, "store is closed");
-    auto status = db_->Put(write_options_, handle(c), key, value);
-    if (!status.ok()) return to_error(status, "write failed");
-    return {};
-  }
-
   domain::result<void> write(std::span<const write_op> ops) override {
     rocksdb::WriteBatch batch;
     for (const auto& op : ops) {

@@ -78,10 +78,11 @@ public:
   /// Reads `key` from `c`. Returns not_found when absent, storage_failure on I/O errors.
   [[nodiscard]] virtual domain::result<std::string> get(column c, std::string_view key) const = 0;
 
-  /// Writes `key` = `value` in `c`; returns OK only once the write is durable per the store's
-  /// durability mode.
-  [[nodiscard]] virtual domain::result<void> put(column c, std::string_view key,
-                                                 std::string_view value) = 0;
+  /// Writes `key` = `value` in `c`: a group of one (see write()).
+  [[nodiscard]] domain::result<void> put(column c, std::string_view key, std::string_view value) {
+    const write_op op{c, std::string{key}, std::string{value}};
+    return write({&op, 1});
+  }
 
   /// Applies every op in `ops` atomically (all or none), in one durable write: OK only once the
   /// group is durable per the store's durability mode. This is the journal's commit primitive.

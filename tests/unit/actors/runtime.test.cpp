@@ -15,9 +15,6 @@ public:
   domain::result<std::string> get(storage::column, std::string_view) const override {
     return domain::make_error(domain::errc::not_found, "fake");
   }
-  domain::result<void> put(storage::column, std::string_view, std::string_view) override {
-    return {};
-  }
   domain::result<void> write(std::span<const storage::write_op>) override { return {}; }
   domain::result<void> scan_from(storage::column, std::string_view, std::string_view,
                                  const storage::scan_visitor&) const override {

@@ -3,13 +3,12 @@
 #include "storage/catalog.hpp"
 #include "storage/journal.hpp"
 #include "storage/recovery.hpp"
+#include "tests/unit/storage/store_fixture.hpp"
 
 #include <caf/all.hpp>
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <mutex>
-#include <random>
 
 namespace visitd::actors {
 namespace {
@@ -17,12 +16,7 @@ namespace {
 using namespace domain;
 using namespace std::chrono_literals;
 
-template <class Id>
-Id id(std::string_view text) {
-  auto parsed = Id::parse(text);
-  EXPECT_TRUE(parsed) << text;
-  return *parsed;
-}
+using storage::testing::id;
 
 // A journal the test completes by hand: appends wait until complete() is called.
 class manual_journal final : public storage::journal {
@@ -63,9 +57,7 @@ private:
 class tenant_actor_test : public ::testing::Test {
 protected:
   tenant_actor_test() : system_(config()) {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() / ("visitd-tenant-" + std::to_string(rd()));
-    auto s = storage::open_rocksdb_store({path_.string(), storage::durability::sync});
+    auto s = storage::open_rocksdb_store({dir_.path(), storage::durability::sync});
     EXPECT_TRUE(s);
     store_ = std::move(*s);
     journal_ = storage::start_journal(*store_);
@@ -79,7 +71,6 @@ protected:
     system_.registry().await_running_count_equal(0);
     journal_->stop();
     store_.reset();
-    std::filesystem::remove_all(path_);
   }
   static caf::actor_system_config& config() {
     static caf::actor_system_config cfg;
@@ -131,8 +122,8 @@ protected:
     return *s;
   }
 
+  storage::testing::temp_dir dir_{"visitd-tenant"};
   caf::actor_system system_;
-  std::filesystem::path path_;
   std::unique_ptr<storage::store> store_;
   std::unique_ptr<storage::journal> journal_;
   tenant tenant_;

@@ -10,16 +10,13 @@
 namespace visitd::domain {
 namespace {
 
+using testing::rev;
+using testing::t0;
+
 using namespace std::chrono_literals;
 using testing::aid;
 using testing::euid;
 using testing::make_id;
-
-const timestamp t0 = timestamp{} + std::chrono::hours{24 * 365 * 50};
-
-revision_number rev(std::uint32_t n) {
-  return revision_number::make(n).value();
-}
 
 // -- URL normalization -------------------------------------------------------------------------
 

@@ -16,6 +16,9 @@
 namespace visitd::domain {
 namespace {
 
+using testing::rev;
+using testing::t0;
+
 using namespace std::chrono_literals;
 using testing::aid;
 using testing::did;
@@ -23,8 +26,6 @@ using testing::euid;
 using testing::jid;
 using testing::make_id;
 using testing::pid;
-
-const timestamp t0 = timestamp{} + std::chrono::hours{24 * 365 * 50};
 
 /// The value of `r`; aborts the test binary when a domain call the fixtures rely on fails.
 template <class T>
@@ -41,10 +42,6 @@ void must(result<void> r) {
     ADD_FAILURE() << "fixture step failed: " << r.err().message;
     std::abort();
   }
-}
-
-revision_number rev(std::uint32_t n) {
-  return must(revision_number::make(n));
 }
 
 // -- realistic records, made through the domain's own constructors and transitions -----------

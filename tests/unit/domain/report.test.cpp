@@ -10,13 +10,13 @@
 namespace visitd::domain {
 namespace {
 
+using testing::t0;
+
 using namespace std::chrono_literals;
 using testing::did;
 using testing::euid;
 using testing::jid;
 using testing::pid;
-
-const timestamp t0 = timestamp{} + std::chrono::hours{24 * 365 * 50};
 
 /// Builds an event list with consecutive seq numbers.
 class journal {

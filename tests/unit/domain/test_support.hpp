@@ -3,9 +3,12 @@
 // Test helpers shared by the domain tests: build ids from literals that are known to be valid.
 
 #include "domain/ids.hpp"
+#include "domain/time.hpp"
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
@@ -36,6 +39,14 @@ inline join_id jid(std::string_view text) {
 }
 inline account_id aid(std::string_view text) {
   return make_id<account_id>(text);
+}
+
+/// A fixed instant the tests count from (2019-12-25, well clear of the epoch).
+inline const timestamp t0 = timestamp{} + std::chrono::hours{24 * 365 * 50};
+
+/// Revision `n`; n >= 1 (a bug in the test otherwise).
+inline revision_number rev(std::uint32_t n) {
+  return revision_number::make(n).value();
 }
 
 }  // namespace visitd::domain::testing

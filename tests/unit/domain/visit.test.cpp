@@ -11,14 +11,14 @@
 namespace visitd::domain {
 namespace {
 
+using testing::t0;
+
 using namespace std::chrono_literals;
 using testing::did;
 using testing::euid;
 using testing::jid;
 using testing::make_id;
 using testing::pid;
-
-const timestamp t0 = timestamp{} + std::chrono::hours{24 * 365 * 50};
 
 visit_info test_info() {
   return make_visit_info(make_id<visit_id>("v1"), make_id<tenant_id>("t1"),

@@ -20,6 +20,8 @@
 namespace visitd::domain {
 namespace {
 
+using testing::t0;
+
 using namespace std::chrono_literals;
 using testing::did;
 using testing::euid;
@@ -30,8 +32,6 @@ using testing::pid;
 constexpr std::uint64_t base_seed = 20261125;
 constexpr int sequences = 5000;
 constexpr int steps_per_sequence = 40;
-
-const timestamp t0 = timestamp{} + std::chrono::hours{24 * 365 * 50};
 
 struct cast_member {
   participant_id id;

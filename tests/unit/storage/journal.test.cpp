@@ -23,7 +23,6 @@ public:
   domain::result<std::string> get(column, std::string_view) const override {
     return domain::make_error(domain::errc::not_found, "recording store");
   }
-  domain::result<void> put(column, std::string_view, std::string_view) override { return {}; }
   domain::result<void> write(std::span<const write_op> ops) override {
     std::lock_guard lock{mutex_};
     if (fail) return domain::make_error(domain::errc::storage_failure, "disk full");
