@@ -83,7 +83,14 @@ inline constexpr caf::atom_value domain_error_category = caf::atom("visitd");
 }  // namespace visitd::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::domain::command)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::domain::visit_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::domain::visit_state)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::command_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::visit_events)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::subscriber_dropped)
+
+// Every id type (visit_id, tenant_id, account_id, ...) travels in messages as it is.
+namespace caf {
+template <class Tag>
+struct allowed_unsafe_message_type<visitd::domain::basic_id<Tag>> : std::true_type {};
+}  // namespace caf

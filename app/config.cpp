@@ -30,8 +30,14 @@ struct raw_values {
   std::size_t shutdown_grace_ms = 5000;
   std::size_t retention_event_days = 30;
   std::size_t retention_report_days = 730;
+  std::size_t retention_audit_days =
+    static_cast<std::size_t>(storage::retention_policy{}.audit_entries.count());
   std::size_t retention_interval_minutes = 60;
+  std::string regions{config::default_regions};
 };
+
+// A century: longer is a typo, and it keeps `now - days` far from overflowing.
+constexpr std::size_t max_retention_audit_days = 36500;
 
 po::options_description server_options(config& c, raw_values& raw) {
   po::options_description d{"Server options (command line or config file)"};
@@ -68,9 +74,14 @@ po::options_description server_options(config& c, raw_values& raw) {
   add("retention-report-days",
       po::value(&raw.retention_report_days)->default_value(raw.retention_report_days),
       "days report rows are kept, counted from the visit's day");
+  add("retention-audit-days",
+      po::value(&raw.retention_audit_days)->default_value(raw.retention_audit_days),
+      "days admin audit log entries are kept (1..36500)");
   add("retention-interval",
       po::value(&raw.retention_interval_minutes)->default_value(raw.retention_interval_minutes),
       "minutes between retention passes (one also runs at start)");
+  add("regions", po::value(&raw.regions)->default_value(raw.regions),
+      "comma-separated region tags this box serves; a new tenant must be in one");
   add("access-log", po::value(&s.access_log)->default_value(s.access_log),
       "log one line per request (true/false)");
   add("log-level", po::value(&c.log_level)->default_value(c.log_level),
@@ -87,12 +98,22 @@ domain::result<void> apply_raw(config& c, const raw_values& raw) {
   c.server.shutdown_grace = std::chrono::milliseconds(raw.shutdown_grace_ms);
   c.retention.ended_visit_events = std::chrono::days(raw.retention_event_days);
   c.retention.report_rows = std::chrono::days(raw.retention_report_days);
+  c.retention.audit_entries = std::chrono::days(raw.retention_audit_days);
   c.retention_interval = std::chrono::minutes(raw.retention_interval_minutes);
   if (raw.retention_event_days == 0 || raw.retention_report_days < raw.retention_event_days ||
       raw.retention_interval_minutes == 0)
     return make_error(errc::invalid_argument,
                       "retention-event-days must be at least 1, retention-report-days at least "
                       "retention-event-days, and retention-interval at least 1");
+  if (raw.retention_audit_days == 0 || raw.retention_audit_days > max_retention_audit_days)
+    return make_error(errc::invalid_argument, "retention-audit-days must be 1.." +
+                                                std::to_string(max_retention_audit_days) +
+                                                "; got " +
+                                                std::to_string(raw.retention_audit_days));
+  // The domain's messages start with "regions", the key's name.
+  auto regions = domain::make_region_list(raw.regions);
+  if (!regions) return std::move(regions).err();
+  c.regions = std::move(regions).value();
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
   if (!levels.contains(c.log_level))
     return make_error(errc::invalid_argument,

@@ -4,6 +4,7 @@
 // unknown keys and bad values are errors that name the key (never silently ignored).
 
 #include "domain/error.hpp"
+#include "domain/regions.hpp"
 #include "http/server.hpp"
 #include "storage/retention.hpp"
 #include "storage/store.hpp"
@@ -26,6 +27,10 @@ struct config {
   std::string log_level = "info";
   storage::retention_policy retention;
   std::chrono::minutes retention_interval{60};
+  /// The regions this box serves; a new tenant must be in one of them (`make_tenant_in`).
+  domain::region_list regions = domain::make_region_list(default_regions).value();
+
+  static constexpr std::string_view default_regions = "local";
 };
 
 enum class command { serve, help, version };

@@ -269,6 +269,36 @@ visit_report read_report(reader& r) {
   return r.failed() ? visit_report{} : report;
 }
 
+// -- audit_entry -------------------------------------------------------------------------------
+
+void write_audit_entry(writer& w, const audit_entry& entry) {
+  w.id(entry.tenant);
+  w.id(entry.actor);
+  w.str(entry.action);
+  w.str(entry.target);
+  w.time(entry.at);
+  w.str(entry.before);
+  w.str(entry.after);
+}
+
+audit_entry read_audit_entry(reader& r) {
+  auto tenant = r.named_id<tenant_id>("tenant");
+  auto actor = r.named_id<account_id>("actor");
+  const auto action = r.str("action");
+  const auto target = r.str("target");
+  const auto at = r.time("at");
+  const auto before = r.str("before");
+  const auto after = r.str("after");
+  if (r.failed()) return {};
+  auto made = make_audit_entry(std::move(tenant), std::move(actor), action, target, at,
+                               std::string{before}, std::string{after});
+  if (!made) {
+    r.fail(made.err().message);
+    return {};
+  }
+  return std::move(made).value();
+}
+
 }  // namespace
 
 std::string encode_record(const tenant& t) {
@@ -299,6 +329,13 @@ std::string encode_record(const visit_report& report) {
   return std::move(w).take();
 }
 
+std::string encode_record(const audit_entry& entry) {
+  writer w;
+  w.u8(audit_entry_format_version);
+  write_audit_entry(w, entry);
+  return std::move(w).take();
+}
+
 result<tenant> decode_tenant(std::string_view bytes) {
   return decode_record<tenant>("tenant", tenant_format_version, bytes, read_tenant);
 }
@@ -315,6 +352,11 @@ result<visit_info> decode_visit_info(std::string_view bytes) {
 result<visit_report> decode_visit_report(std::string_view bytes) {
   return decode_record<visit_report>("visit_report", visit_report_format_version, bytes,
                                      read_report);
+}
+
+result<audit_entry> decode_audit_entry(std::string_view bytes) {
+  return decode_record<audit_entry>("audit_entry", audit_entry_format_version, bytes,
+                                    read_audit_entry);
 }
 
 }  // namespace visitd::domain

@@ -20,14 +20,18 @@
 //   visit_report (version 1):
 //     u8 version | u8 status | opt started_at | i64 length | varint max_attendees |
 //     varint n, n x (participant | i64 entered_at | opt i64 wait)
+//   audit_entry (version 1):
+//     u8 version | tenant | actor | action | target | i64 at | before | after
 //
 // Decoding validates everything it reads with the domain's own rules, so a decoded record is as
 // valid as one the domain builds: ids are parsed; a tenant goes through `make_tenant`; endpoint
 // settings through `make_endpoint_settings` (http is accepted, as with `allow_http`, and the URL
-// must already be in normalized form); a visit header through `make_visit_info`. On top of the
+// must already be in normalized form); a visit header through `make_visit_info`; an audit entry
+// through `make_audit_entry`. On top of the
 // field rules it checks the invariants the structs document (listed per function below). Every
 // accepted input re-encodes to exactly the same bytes.
 
+#include "domain/audit.hpp"
 #include "domain/error.hpp"
 #include "domain/fhir_endpoint.hpp"
 #include "domain/report.hpp"
@@ -45,6 +49,7 @@ inline constexpr std::uint8_t tenant_format_version = 1;
 inline constexpr std::uint8_t fhir_endpoint_format_version = 1;
 inline constexpr std::uint8_t visit_info_format_version = 1;
 inline constexpr std::uint8_t visit_report_format_version = 1;
+inline constexpr std::uint8_t audit_entry_format_version = 1;
 
 /// Encodes a tenant. Precondition: it is valid (as `make_tenant` and the tenant transitions
 /// keep it); otherwise the bytes are written but `decode_tenant` refuses them.
@@ -59,6 +64,9 @@ inline constexpr std::uint8_t visit_report_format_version = 1;
 
 /// Encodes a visit report. Precondition: as `make_report` computes it.
 [[nodiscard]] std::string encode_record(const visit_report& report);
+
+/// Encodes an audit entry. Precondition: valid as `make_audit_entry` returns it.
+[[nodiscard]] std::string encode_record(const audit_entry& entry);
 
 // Every decoder reads exactly `bytes`, never reads out of bounds, never throws on arbitrary input
 // (short of memory exhaustion) and returns `invalid_argument`, with a message starting with the
@@ -80,5 +88,8 @@ inline constexpr std::uint8_t visit_report_format_version = 1;
 /// zero length when there is no start, `completed` exactly for an ended visit with a start, and
 /// at most one lobby wait per participant.
 [[nodiscard]] result<visit_report> decode_visit_report(std::string_view bytes);
+
+/// Decodes an audit entry; the fields are checked by `make_audit_entry`.
+[[nodiscard]] result<audit_entry> decode_audit_entry(std::string_view bytes);
 
 }  // namespace visitd::domain

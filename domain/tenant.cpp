@@ -5,13 +5,14 @@
 
 namespace visitd::domain {
 
-namespace {
-
-bool is_region_char(char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+const tenant_id& box_tenant() {
+  static const tenant_id id = tenant_id::parse(box_tenant_text).value();
+  return id;
 }
 
-}  // namespace
+bool is_box_tenant(const tenant_id& id) noexcept {
+  return id.str() == box_tenant_text;
+}
 
 bool tenant::is_admin(const account_id& account) const noexcept {
   return std::find(admins.begin(), admins.end(), account) != admins.end();
@@ -20,17 +21,16 @@ bool tenant::is_admin(const account_id& account) const noexcept {
 result<tenant> make_tenant(tenant_id id, std::string_view display_name, std::string_view region,
                            std::vector<account_id> admins, account_id approver, ehr_kind ehr) {
   if (id.empty()) return make_error(errc::invalid_argument, "tenant_id is required");
+  if (is_box_tenant(id))
+    return make_error(errc::invalid_argument,
+                      "tenant_id '" + id.str() + "' is reserved for box-level records");
   if (display_name.empty() || display_name.size() > max_display_name_bytes)
     return make_error(errc::invalid_argument, "display_name must be 1.." +
                                                 std::to_string(max_display_name_bytes) + " bytes");
   if (std::any_of(display_name.begin(), display_name.end(),
                   [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
     return make_error(errc::invalid_argument, "display_name contains a control character");
-  if (region.empty() || region.size() > max_region_bytes ||
-      !std::all_of(region.begin(), region.end(), is_region_char))
-    return make_error(
-      errc::invalid_argument,
-      "region must be 1.." + std::to_string(max_region_bytes) + " characters of [a-z0-9-]");
+  if (auto ok = validate_region_tag(region, "region"); !ok) return std::move(ok).err();
   if (admins.empty())
     return make_error(errc::invalid_argument, "admins must name at least one account");
   std::set<account_id> seen;
@@ -47,6 +47,17 @@ result<tenant> make_tenant(tenant_id id, std::string_view display_name, std::str
                 std::move(admins),
                 std::move(approver),
                 ehr};
+}
+
+result<tenant> make_tenant_in(const region_list& regions, tenant_id id,
+                              std::string_view display_name, std::string_view region,
+                              std::vector<account_id> admins, account_id approver, ehr_kind ehr) {
+  // Format first: "region must be [a-z0-9-]" says more than "not a configured region".
+  auto made =
+    make_tenant(std::move(id), display_name, region, std::move(admins), std::move(approver), ehr);
+  if (!made) return made;
+  if (auto ok = require_known_region(regions, region); !ok) return std::move(ok).err();
+  return made;
 }
 
 result<void> suspend(tenant& t) {

@@ -5,6 +5,7 @@
 
 #include "domain/error.hpp"
 #include "domain/ids.hpp"
+#include "domain/regions.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -24,7 +25,16 @@ enum class ehr_kind : std::uint8_t {
 enum class tenant_status : std::uint8_t { active, suspended };
 
 inline constexpr std::size_t max_display_name_bytes = 200;
-inline constexpr std::size_t max_region_bytes = 32;
+
+/// The tenant id reserved for what concerns the whole box rather than one organization: the
+/// operator's actions (creating, suspending tenants) are audited under it, so they share the
+/// audit log's per-tenant layout and retention. `make_tenant` refuses it, so no organization's
+/// audit trail can mix with the operator's.
+inline constexpr std::string_view box_tenant_text = "_box";
+
+/// `box_tenant_text` as an id.
+[[nodiscard]] const tenant_id& box_tenant();
+[[nodiscard]] bool is_box_tenant(const tenant_id& id) noexcept;
 
 /// One organization. Invariants (kept by `make_tenant` and the functions below): at least one
 /// admin, no duplicate admins, a non-empty approver.
@@ -46,11 +56,22 @@ struct tenant {
 };
 
 /// Validates and returns an active tenant. `invalid_argument` (naming the field) for an empty or
-/// over-long display name or one with control characters, a bad region tag, no admins or a
-/// duplicate admin, or an empty approver.
+/// the reserved id (`box_tenant_text`), an empty or over-long display name or one with control
+/// characters, a badly formed region tag, no admins or a duplicate admin, or an empty approver.
+///
+/// Checks the region's format only, not that the box serves it: stored tenants are decoded with
+/// it, and a tenant must still load after the operator drops its region from the configuration.
+/// Creating a tenant (the operator's action) must go through `make_tenant_in`.
 [[nodiscard]] result<tenant> make_tenant(tenant_id id, std::string_view display_name,
                                          std::string_view region, std::vector<account_id> admins,
                                          account_id approver, ehr_kind ehr);
+
+/// `make_tenant`, and the region must be one the operator configured (`require_known_region`):
+/// the only way a new tenant is created.
+[[nodiscard]] result<tenant> make_tenant_in(const region_list& regions, tenant_id id,
+                                            std::string_view display_name, std::string_view region,
+                                            std::vector<account_id> admins, account_id approver,
+                                            ehr_kind ehr);
 
 /// Suspends an active tenant (its endpoints cannot change while suspended); `conflict` if it
 /// already is.

@@ -75,4 +75,42 @@ std::string report_day_start(std::string_view tenant_id, std::uint64_t day) {
   return key;
 }
 
+std::string audit(std::string_view tenant_id, std::uint64_t micros, std::uint32_t seq) {
+  auto key = audit_time_start(tenant_id, micros);
+  for (int shift = 24; shift >= 0; shift -= 8) key.push_back(static_cast<char>(seq >> shift));
+  return key;
+}
+
+std::string audit_time_start(std::string_view tenant_id, std::uint64_t micros) {
+  auto key = audit_prefix(tenant_id);
+  append_u64(key, micros);
+  return key;
+}
+
+std::string audit_prefix(std::string_view tenant_id) {
+  std::string key{tenant_id};
+  key.push_back(separator);
+  return key;
+}
+
+std::string audit_prefix_end(std::string_view tenant_id) {
+  std::string key{tenant_id};
+  key.push_back(static_cast<char>(separator + 1));
+  return key;
+}
+
+std::optional<std::tuple<std::string_view, std::uint64_t, std::uint32_t>> parse_audit(
+  std::string_view key) {
+  // tenant (>= 1 byte) | 0x00 | 8 bytes time | 4 bytes sequence
+  constexpr std::size_t tail = 1 + 8 + 4;
+  if (key.size() < tail + 1 || key[key.size() - tail] != separator) return std::nullopt;
+  const auto tenant = key.substr(0, key.size() - tail);
+  if (tenant.find(separator) != std::string_view::npos) return std::nullopt;
+  const auto micros = read_u64(key.substr(key.size() - 12, 8));
+  if (!micros) return std::nullopt;
+  std::uint32_t seq = 0;
+  for (char c : key.substr(key.size() - 4)) seq = (seq << 8) | static_cast<unsigned char>(c);
+  return std::tuple{tenant, *micros, seq};
+}
+
 }  // namespace visitd::storage::keys

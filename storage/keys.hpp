@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 namespace visitd::storage::keys {
@@ -46,5 +47,19 @@ void append_u64(std::string& out, std::uint64_t value);
                                  std::string_view visit_id);
 /// The first report key of `tenant_id` on `day` (range bounds for retention and listing).
 [[nodiscard]] std::string report_day_start(std::string_view tenant_id, std::uint64_t day);
+
+/// audit: tenant id | 0x00 | time (u64, µs since 1970) | sequence (u32). The sequence keeps two
+/// entries of one tenant in the same microsecond apart.
+[[nodiscard]] std::string audit(std::string_view tenant_id, std::uint64_t micros,
+                                std::uint32_t seq);
+/// The first audit key of `tenant_id` at or after `micros` (range bounds for reads and
+/// retention).
+[[nodiscard]] std::string audit_time_start(std::string_view tenant_id, std::uint64_t micros);
+/// The prefix of every audit key of a tenant, and the first key after all of them.
+[[nodiscard]] std::string audit_prefix(std::string_view tenant_id);
+[[nodiscard]] std::string audit_prefix_end(std::string_view tenant_id);
+/// Splits an audit key into tenant id, time and sequence; nullopt if it is not one.
+[[nodiscard]] std::optional<std::tuple<std::string_view, std::uint64_t, std::uint32_t>> parse_audit(
+  std::string_view key);
 
 }  // namespace visitd::storage::keys

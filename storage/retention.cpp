@@ -1,13 +1,64 @@
 #include "storage/retention.hpp"
 
+#include "storage/audit_log.hpp"
 #include "storage/catalog.hpp"
 #include "storage/keys.hpp"
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace visitd::storage {
+
+namespace {
+
+/// Range-deletes, per tenant of the audit column, the entries before `cutoff_us`; returns how
+/// many tenants had any. Tenants are found by seeking past each one's keys (one seek per tenant,
+/// not a scan of every entry), and the first key found is that tenant's oldest entry, which
+/// says whether it has anything to trim.
+domain::result<std::size_t> trim_audit(store& target, std::uint64_t cutoff_us) {
+  std::vector<std::string> to_trim;
+  std::string next;  // the first key of the next tenant; empty: from the start
+  std::string last;  // the tenant before `next`, for messages
+  for (;;) {
+    std::optional<std::string> tenant;
+    bool malformed = false;
+    bool old = false;
+    auto scanned =
+      target.scan_from(column::audit, {}, next, [&](std::string_view key, std::string_view) {
+        const auto parsed = keys::parse_audit(key);
+        if (!parsed) {
+          malformed = true;
+          return false;
+        }
+        tenant = std::string{std::get<0>(*parsed)};
+        old = std::get<1>(*parsed) < cutoff_us;
+        return false;
+      });
+    if (!scanned) return std::move(scanned).err();
+    if (malformed)
+      return domain::make_error(
+        domain::errc::storage_failure,
+        (last.empty() ? std::string{"the first audit key"} : "the audit key after tenant " + last) +
+          " is malformed");
+    if (!tenant) break;
+    if (old) to_trim.push_back(*tenant);
+    next = keys::audit_prefix_end(*tenant);
+    last = std::move(*tenant);
+  }
+  std::vector<write_op> ops;
+  ops.reserve(to_trim.size());
+  for (const auto& t : to_trim)
+    ops.push_back({column::audit, keys::audit_prefix(t), keys::audit_time_start(t, cutoff_us),
+                   op_kind::erase_range});
+  if (!ops.empty())
+    if (auto ok = target.write(ops); !ok) return std::move(ok).err();
+  return to_trim.size();
+}
+
+}  // namespace
 
 domain::result<retention_outcome> apply_retention(store& target, domain::timestamp now,
                                                   const retention_policy& policy) {
@@ -60,6 +111,10 @@ domain::result<retention_outcome> apply_retention(store& target, domain::timesta
   if (!ops.empty())
     if (auto ok = target.write(ops); !ok) return std::move(ok).err();
   outcome.tenants_with_reports = tenants.size();
+
+  auto audited = trim_audit(target, audit_micros(now - policy.audit_entries));
+  if (!audited) return std::move(audited).err();
+  outcome.tenants_with_audit = *audited;
   return outcome;
 }
 

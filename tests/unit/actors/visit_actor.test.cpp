@@ -6,6 +6,7 @@
 #include "storage/journal.hpp"
 #include "storage/store.hpp"
 #include "storage/visit_log.hpp"
+#include "tests/unit/actors/actor_test_support.hpp"
 #include "tests/unit/storage/store_fixture.hpp"
 
 #include <caf/all.hpp>
@@ -30,116 +31,11 @@ using storage::testing::at;
 using storage::testing::id;
 using namespace std::chrono_literals;
 
-// -- test doubles and helpers ------------------------------------------------------------------
-
-/// A journal that records appends and completes them only when the test says so, in order.
-/// With `target` set, a successful completion first writes the group to it (like the real one).
-class fake_journal final : public storage::journal {
-public:
-  struct pending {
-    std::vector<storage::write_op> ops;
-    completion done;
-  };
-
-  void append(std::vector<storage::write_op> ops, completion done) override {
-    queue.push_back({std::move(ops), std::move(done)});
-  }
-  void stop() override {}
-  stats statistics() const override { return {}; }
-
-  /// Completes the oldest append with `outcome` (OK by default).
-  void complete(domain::result<void> outcome = {}) {
-    ASSERT_FALSE(queue.empty()) << "no append to complete";
-    auto p = std::move(queue.front());
-    queue.pop_front();
-    if (outcome && target != nullptr) outcome = target->write(p.ops);
-    p.done(std::move(outcome));
-  }
-
-  std::deque<pending> queue;
-  storage::store* target = nullptr;
-};
-
-/// What a request came back with.
-template <class Reply>
-struct outcome {
-  std::optional<Reply> reply;
-  std::optional<domain::error> error;
-  [[nodiscard]] bool done() const { return reply.has_value() || error.has_value(); }
-};
-
-template <class Reply, class... Ts>
-void asker(caf::event_based_actor* self, const visit_actor& target,
-           const std::shared_ptr<outcome<Reply>>& out, caf::timespan timeout, const Ts&... xs) {
-  self->request(target, timeout, xs...)
-    .then([out](Reply& r) { out->reply = std::move(r); },
-          [out](caf::error& err) { out->error = to_domain_error(err); });
-}
-
-/// Everything a subscriber received, in order. Locked: the multi-threaded test reads it from the
-/// test thread while the subscriber runs on a CAF worker.
-struct subscriber_log {
-  mutable std::mutex mutex;
-  std::vector<domain::visit_state> snapshots;
-  std::vector<domain::event_envelope> events;
-  std::vector<subscriber_dropped> dropped;
-  std::size_t messages = 0;
-  bool gap_or_duplicate = false;
-  std::uint64_t last_seq = 0;  ///< Last seq seen (snapshot or event).
-  bool auto_ack = true;
-
-  [[nodiscard]] std::vector<std::uint64_t> seqs() const {
-    std::lock_guard lock{mutex};
-    std::vector<std::uint64_t> out;
-    for (const auto& e : events) out.push_back(e.seq);
-    return out;
-  }
-  [[nodiscard]] std::uint64_t seen() const {
-    std::lock_guard lock{mutex};
-    return last_seq;
-  }
-};
-
-/// A subscriber that records what it is sent and (when `auto_ack`) acknowledges each message.
-visit_subscriber::behavior_type recording_subscriber(visit_subscriber::pointer self,
-                                                     const visit_actor& target,
-                                                     const std::shared_ptr<subscriber_log>& log) {
-  auto ack = [self, target, log](std::uint64_t seq) {
-    if (log->auto_ack)
-      self->send(target, subscriber_ack_atom::value, caf::actor_cast<visit_subscriber>(self), seq);
-  };
-  return {
-    [log, ack](snapshot_atom, domain::visit_state& s) {
-      std::uint64_t seq = 0;
-      {
-        std::lock_guard lock{log->mutex};
-        ++log->messages;
-        log->last_seq = seq = s.last_seq;
-        log->snapshots.push_back(std::move(s));
-      }
-      ack(seq);
-    },
-    [log, ack](events_atom, visit_events& batch) {
-      std::uint64_t seq = 0;
-      {
-        std::lock_guard lock{log->mutex};
-        ++log->messages;
-        for (auto& e : batch.events) {
-          if (e.seq != log->last_seq + 1) log->gap_or_duplicate = true;
-          log->last_seq = e.seq;
-          log->events.push_back(std::move(e));
-        }
-        seq = log->last_seq;
-      }
-      ack(seq);
-    },
-    [log](subscriber_dropped_atom, subscriber_dropped& d) {
-      std::lock_guard lock{log->mutex};
-      ++log->messages;
-      log->dropped.push_back(std::move(d));
-    },
-  };
-}
+using testing::asker;
+using testing::fake_journal;
+using testing::outcome;
+using testing::recording_subscriber;
+using testing::subscriber_log;
 
 domain::visit_info make_info(std::string_view visit) {
   auto info = domain::make_visit_info(
@@ -218,15 +114,16 @@ protected:
   template <class Reply = command_reply, class... Ts>
   std::shared_ptr<outcome<Reply>> ask(const visit_actor& target, const Ts&... xs) {
     auto out = std::make_shared<outcome<Reply>>();
-    sys_->spawn(asker<Reply, Ts...>, target, out, caf::timespan{request_timeout_}, xs...);
+    sys_->spawn(asker<Reply, visit_actor, Ts...>, target, out, caf::timespan{request_timeout_},
+                xs...);
     sched_->run();
     return out;
   }
 
-  std::shared_ptr<subscriber_log> subscriber(const visit_actor& target, bool auto_ack = true) {
+  std::shared_ptr<subscriber_log> subscriber(const visit_actor& /*target*/, bool auto_ack = true) {
     auto log = std::make_shared<subscriber_log>();
     log->auto_ack = auto_ack;
-    auto s = sys_->spawn(recording_subscriber, target, log);
+    auto s = sys_->spawn(recording_subscriber, log);
     subscribers_.push_back(s);
     last_subscriber_ = s;
     sched_->run();
@@ -740,10 +637,13 @@ TEST(visit_actor_concurrency, many_visits_stay_equal_to_their_journal_and_subscr
       // test is about (the deterministic tests cover them), and would count as a failure.
       args.limits.max_queue_wait = std::chrono::seconds{8};
       args.limits.append_timeout = std::chrono::seconds{8};
+      // The fake clock runs far past the visits' deadlines; expiry is not what this test is
+      // about (the directory tests cover it), and an expired visit refuses everything.
+      args.expiry_timer = false;
       actors.push_back(spawn_visit_actor(sys, std::move(args)));
       infos.push_back(info);
       logs.push_back(std::make_shared<subscriber_log>());
-      subs.push_back(sys.spawn(recording_subscriber, actors.back(), logs.back()));
+      subs.push_back(sys.spawn(recording_subscriber, logs.back()));
       self->request(actors.back(), std::chrono::seconds{5}, subscribe_atom::value, subs.back())
         .receive([](std::uint64_t seq) { EXPECT_EQ(seq, 0u); },
                  [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });

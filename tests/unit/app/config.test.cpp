@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 namespace visitd::app {
 namespace {
@@ -28,7 +31,9 @@ void expect_same(const config& a, const config& b) {
   EXPECT_EQ(a.log_level, b.log_level);
   EXPECT_EQ(a.retention.ended_visit_events, b.retention.ended_visit_events);
   EXPECT_EQ(a.retention.report_rows, b.retention.report_rows);
+  EXPECT_EQ(a.retention.audit_entries, b.retention.audit_entries);
   EXPECT_EQ(a.retention_interval, b.retention_interval);
+  EXPECT_EQ(a.regions, b.regions);
 }
 
 TEST(config, shipped_file_states_exactly_the_embedded_defaults) {
@@ -42,6 +47,11 @@ TEST(config, shipped_file_states_exactly_the_embedded_defaults) {
   EXPECT_EQ(defaults->settings.server.bind_address, "127.0.0.1");
   EXPECT_EQ(defaults->settings.data_dir, "./data");
   EXPECT_EQ(defaults->settings.durability, storage::durability::sync);
+  EXPECT_EQ(defaults->settings.retention.audit_entries, std::chrono::days(2555));
+  EXPECT_EQ(defaults->settings.regions.values(), std::vector<std::string>{"local"});
+  // A default-constructed config (used without parsing) has the same defaults.
+  const config unparsed;
+  expect_same(unparsed, defaults->settings);
 }
 
 TEST(config, command_line_wins_over_the_file) {
@@ -88,11 +98,53 @@ TEST(config, bad_values_and_unknown_keys_name_the_key) {
   }
 }
 
+TEST(config, retention_audit_days_is_one_to_36500) {
+  for (const std::string good : {"1", "2555", "36500"}) {
+    auto parsed = parse_command_line({"--retention-audit-days", good});
+    ASSERT_TRUE(parsed) << good << ": " << parsed.err().message;
+    EXPECT_EQ(parsed->settings.retention.audit_entries, std::chrono::days(std::stoi(good)));
+  }
+  // "-1" reaches the check as a huge unsigned value (Boost's lexical_cast wraps it).
+  for (const std::string bad : {"0", "36501", "-1", "forever", "7y"}) {
+    auto parsed = parse_command_line({"--retention-audit-days", bad});
+    ASSERT_FALSE(parsed) << bad;
+    EXPECT_EQ(parsed.err().code, domain::errc::invalid_argument);
+    EXPECT_NE(parsed.err().message.find("retention-audit-days"), std::string::npos)
+      << bad << ": " << parsed.err().message;
+  }
+}
+
+TEST(config, regions_are_a_comma_separated_list_of_tags) {
+  auto parsed = parse_command_line({"--regions", "eu-west, us-east,ap-1"});
+  ASSERT_TRUE(parsed) << parsed.err().message;
+  EXPECT_EQ(parsed->settings.regions.values(),
+            (std::vector<std::string>{"eu-west", "us-east", "ap-1"}));
+
+  auto dir = std::filesystem::temp_directory_path();
+  auto path = (dir / "visitd-config-test-regions.conf").string();
+  std::ofstream{path} << "regions = eu-west , eu-central\n";
+  parsed = parse_command_line({"--config", path});
+  std::filesystem::remove(path);
+  ASSERT_TRUE(parsed) << parsed.err().message;
+  EXPECT_EQ(parsed->settings.regions.values(), (std::vector<std::string>{"eu-west", "eu-central"}));
+
+  const std::vector<std::string> bad_lists{"",    " ",        "EU",      "eu,,us",
+                                           "eu,", "eu,us,eu", "eu west", std::string(33, 'a')};
+  for (const auto& bad : bad_lists) {
+    parsed = parse_command_line({"--regions", bad});
+    ASSERT_FALSE(parsed) << '"' << bad << '"';
+    EXPECT_EQ(parsed.err().code, domain::errc::invalid_argument);
+    EXPECT_EQ(parsed.err().message.rfind("regions", 0), 0u) << bad << ": " << parsed.err().message;
+  }
+}
+
 TEST(config, help_and_version) {
   auto help = parse_command_line({"--help"});
   ASSERT_TRUE(help);
   EXPECT_EQ(help->what, command::help);
   EXPECT_NE(help->help_text.find("--retention-event-days"), std::string::npos);
+  EXPECT_NE(help->help_text.find("--retention-audit-days"), std::string::npos);
+  EXPECT_NE(help->help_text.find("--regions"), std::string::npos);
   auto version = parse_command_line({"--version"});
   ASSERT_TRUE(version);
   EXPECT_EQ(version->what, command::version);

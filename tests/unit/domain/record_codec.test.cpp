@@ -224,6 +224,29 @@ std::vector<visit_report> report_samples() {
   return out;
 }
 
+std::vector<audit_entry> audit_entry_samples() {
+  std::vector<audit_entry> out;
+  // The smallest entry: empty target and snapshots, at the epoch.
+  out.push_back(
+    must(make_audit_entry(make_id<tenant_id>("t"), aid("a"), "x", "", timestamp{}, "", "")));
+  out.push_back(
+    must(make_audit_entry(make_id<tenant_id>("acme-health"), aid("analyst"), "endpoint.approve",
+                          "ep-1", t0 + 3min, R"({"id":"ep-1","revision":1,"state":"validated"})",
+                          R"({"id":"ep-1","revision":1,"state":"approved"})")));
+  // An operator action on the box, recorded under the reserved tenant.
+  out.push_back(
+    must(make_audit_entry(box_tenant(), aid("operator"), "tenant.suspend", "acme-health", t0 + 1h,
+                          R"({"status":"active"})", R"({"status":"suspended"})")));
+  // Longest id, action and target, UTF-8, the latest time, a removal (no `after`).
+  std::string before{R"({"display_name":"Cl\u00ednica","notes":")"};
+  before.append("Cl\xc3\xadnica S\xc3\xa3o Jos\xc3\xa9 ").append(900, 'n').append("\"}");
+  out.push_back(must(
+    make_audit_entry(make_id<tenant_id>(std::string(64, 'x')), aid(std::string(64, 'z')),
+                     std::string(64, '.'), "Cl\xc3\xadnica/" + std::string(246, 't'),
+                     timestamp{duration{std::numeric_limits<std::int64_t>::max()}}, before, "")));
+  return out;
+}
+
 // -- one description per record type, so every test below runs for each -----------------------
 
 template <class T>
@@ -261,6 +284,14 @@ struct codec<visit_report> {
   static std::vector<visit_report> samples() { return report_samples(); }
 };
 
+template <>
+struct codec<audit_entry> {
+  static constexpr std::string_view name = "audit_entry";
+  static constexpr std::uint8_t version = audit_entry_format_version;
+  static result<audit_entry> decode(std::string_view b) { return decode_audit_entry(b); }
+  static std::vector<audit_entry> samples() { return audit_entry_samples(); }
+};
+
 /// The error of decoding `bytes` as a `T`; fails the test when it is accepted.
 template <class T>
 error decode_error(std::string_view bytes) {
@@ -282,7 +313,7 @@ bool mentions(const error& e, std::string_view text) {
 template <class T>
 class record_codec : public ::testing::Test {};
 
-using record_types = ::testing::Types<tenant, fhir_endpoint, visit_info, visit_report>;
+using record_types = ::testing::Types<tenant, fhir_endpoint, visit_info, visit_report, audit_entry>;
 
 class record_type_names {
 public:
@@ -429,6 +460,48 @@ TEST(record_codec_layout, visit_info_bytes_are_as_documented) {
     "Appointment/1"};
   expected.append("\x00\x00\x08\x07\x06\x05\x04\x03\x02\x01", 10);
   EXPECT_EQ(encode_record(info), expected);
+}
+
+TEST(record_codec_layout, audit_entry_bytes_are_as_documented) {
+  const audit_entry entry =
+    must(make_audit_entry(make_id<tenant_id>("t"), aid("a"), "x.y", "e",
+                          timestamp{duration{0x0102030405060708}}, "{}", ""));
+  // version, tenant "t", actor "a", action "x.y", target "e", i64 LE at, before "{}", after "".
+  std::string expected{
+    "\x01\x01t\x01"
+    "a\x03x.y\x01"
+    "e"};
+  expected.append("\x08\x07\x06\x05\x04\x03\x02\x01", 8);
+  expected.append("\x02{}\x00", 4);
+  EXPECT_EQ(encode_record(entry), expected);
+}
+
+TEST(record_codec_fields, audit_entry_rules_are_enforced) {
+  const audit_entry good = audit_entry_samples().at(1);
+  audit_entry a = good;
+  a.tenant = tenant_id{};
+  EXPECT_TRUE(mentions(decode_error<audit_entry>(encode_record(a)), "tenant: tenant_id"));
+  a = good;
+  a.actor = account_id{};
+  EXPECT_TRUE(mentions(decode_error<audit_entry>(encode_record(a)), "actor: account_id"));
+  a = good;
+  a.action = "Endpoint.Approve";
+  EXPECT_TRUE(mentions(decode_error<audit_entry>(encode_record(a)), "action must be"));
+  a = good;
+  a.target = "ep-1\r\nforged";
+  EXPECT_TRUE(mentions(decode_error<audit_entry>(encode_record(a)), "target contains"));
+  a = good;
+  a.at = timestamp{duration{-1}};
+  EXPECT_TRUE(mentions(decode_error<audit_entry>(encode_record(a)), "at must not be before"));
+  a = good;
+  a.after = std::string(max_audit_snapshot_bytes + 1, 'x');
+  EXPECT_TRUE(mentions(decode_error<audit_entry>(encode_record(a)), "after is longer"));
+  // A snapshot length the input cannot hold is refused without reading past the end.
+  std::string bytes = encode_record(audit_entry_samples().at(3));
+  ASSERT_EQ(bytes.back(), '\0');  // no `after`
+  bytes.pop_back();
+  bytes.append("\xff\xff\xff\xff\x0f", 5);
+  EXPECT_TRUE(mentions(decode_error<audit_entry>(bytes), "truncated input reading after"));
 }
 
 TEST(record_codec_fields, tenant_rules_are_enforced) {

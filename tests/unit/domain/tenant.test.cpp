@@ -60,6 +60,17 @@ TEST(tenant, make_tenant_rejects_bad_fields_by_name) {
     "approver");
 }
 
+TEST(tenant, the_box_tenant_id_is_reserved) {
+  EXPECT_EQ(box_tenant().str(), box_tenant_text);
+  EXPECT_TRUE(is_box_tenant(box_tenant()));
+  EXPECT_FALSE(is_box_tenant(make_id<tenant_id>("acme")));
+  auto t = make_tenant(box_tenant(), "Box", "eu", {aid("a")}, aid("a"), ehr_kind::epic);
+  ASSERT_FALSE(t.has_value());
+  EXPECT_EQ(t.err().code, errc::invalid_argument);
+  EXPECT_NE(t.err().message.find("tenant_id"), std::string::npos) << t.err().message;
+  EXPECT_NE(t.err().message.find("reserved"), std::string::npos) << t.err().message;
+}
+
 TEST(tenant, suspend_and_reactivate) {
   auto t = acme().value();
   ASSERT_TRUE(suspend(t).has_value());

@@ -1,7 +1,12 @@
 #include "storage/retention.hpp"
 
+#include "domain/audit.hpp"
+#include "storage/audit_log.hpp"
 #include "storage/keys.hpp"
 #include "store_fixture.hpp"
+
+#include <string>
+#include <vector>
 
 namespace visitd::storage {
 namespace {
@@ -9,6 +14,20 @@ namespace {
 using namespace testing;
 using namespace domain;
 using std::chrono::days;
+using std::chrono::microseconds;
+
+void put_audit(store& s, const tenant_id& tenant, timestamp when, std::uint32_t seq = 0) {
+  auto entry =
+    make_audit_entry(tenant, id<account_id>("admin"), "endpoint.approve", "ep-1", when, "{}", "{}");
+  ASSERT_TRUE(entry) << entry.err().message;
+  ASSERT_TRUE(s.write(audit_ops(*entry, seq)));
+}
+
+std::size_t audit_count(const store& s, const tenant_id& tenant) {
+  auto entries = read_audit(s, tenant, timestamp{}, timestamp{days(1'000'000)}, 1'000'000);
+  EXPECT_TRUE(entries) << entries.err().message;
+  return entries ? entries->size() : 0;
+}
 
 TEST_F(store_test, ended_visits_lose_raw_events_after_the_retention_only) {
   stored_visit old_ended{*store_, "visit-old", "t1", at(0)};
@@ -59,6 +78,83 @@ TEST_F(store_test, report_rows_expire_per_tenant_by_day) {
   EXPECT_TRUE(store_->get(column::reports, keys::report("t1", 200, "v")));
   EXPECT_FALSE(store_->get(column::reports, keys::report("t10", 100, "v")));
   EXPECT_TRUE(store_->get(column::reports, keys::report("t10", 300, "v")));
+}
+
+TEST_F(store_test, audit_entries_expire_per_tenant_at_the_window_edge) {
+  const retention_policy policy{days(30), days(730), days(100)};
+  const timestamp now{days(1000)};
+  const auto cutoff = now - policy.audit_entries;  // entries before it go
+  const auto t1 = id<tenant_id>("t1");
+  const auto t10 = id<tenant_id>("t10");
+  const auto fresh = id<tenant_id>("fresh");
+  // Tenants have no tenant record here: like the box, they are found in the audit column.
+  put_audit(*store_, t1, cutoff - microseconds{1});  // just outside
+  put_audit(*store_, t1, cutoff - microseconds{1}, 1);
+  put_audit(*store_, t1, cutoff);  // just inside
+  put_audit(*store_, t1, cutoff + days(1));
+  put_audit(*store_, t10, timestamp{});  // the oldest possible
+  put_audit(*store_, t10, cutoff + microseconds{1});
+  put_audit(*store_, box_tenant(), cutoff - days(1));
+  put_audit(*store_, fresh, cutoff + days(2));
+
+  auto outcome = apply_retention(*store_, now, policy);
+  ASSERT_TRUE(outcome) << outcome.err().message;
+  EXPECT_EQ(outcome->tenants_with_audit, 3u);  // t1, t10, box; `fresh` had nothing to trim
+  EXPECT_EQ(audit_count(*store_, t1), 2u);
+  auto kept = read_audit(*store_, t1, timestamp{}, now, 10);
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->front().at, cutoff);
+  EXPECT_EQ(audit_count(*store_, t10), 1u);
+  EXPECT_EQ(audit_count(*store_, box_tenant()), 0u);
+  EXPECT_EQ(audit_count(*store_, fresh), 1u);
+
+  // Idempotent: nothing is older than the cutoff any more, so no tenant is trimmed again.
+  outcome = apply_retention(*store_, now, policy);
+  ASSERT_TRUE(outcome) << outcome.err().message;
+  EXPECT_EQ(outcome->tenants_with_audit, 0u);
+  EXPECT_EQ(audit_count(*store_, t1), 2u);
+  EXPECT_EQ(audit_count(*store_, t10), 1u);
+  EXPECT_EQ(audit_count(*store_, fresh), 1u);
+
+  // Time moves on by a day: the entry at the old cutoff leaves, the next one stays.
+  outcome = apply_retention(*store_, now + days(1), policy);
+  ASSERT_TRUE(outcome) << outcome.err().message;
+  EXPECT_EQ(outcome->tenants_with_audit, 2u);  // t1 and t10
+  EXPECT_EQ(audit_count(*store_, t1), 1u);
+  EXPECT_EQ(audit_count(*store_, t10), 0u);
+}
+
+TEST_F(store_test, audit_retention_defaults_to_seven_years) {
+  EXPECT_EQ(retention_policy{}.audit_entries, days(2555));
+  const timestamp now{days(20000)};
+  put_audit(*store_, id<tenant_id>("t1"), now - days(2555) - microseconds{1});
+  put_audit(*store_, id<tenant_id>("t1"), now - days(2554));
+  auto outcome = apply_retention(*store_, now, retention_policy{});
+  ASSERT_TRUE(outcome) << outcome.err().message;
+  EXPECT_EQ(outcome->tenants_with_audit, 1u);
+  EXPECT_EQ(audit_count(*store_, id<tenant_id>("t1")), 1u);
+}
+
+TEST_F(store_test, audit_retention_with_an_empty_log_or_a_window_before_1970) {
+  auto outcome = apply_retention(*store_, at(0), {});
+  ASSERT_TRUE(outcome) << outcome.err().message;
+  EXPECT_EQ(outcome->tenants_with_audit, 0u);
+  // A cutoff before 1970 keeps everything (keys hold unsigned time).
+  put_audit(*store_, id<tenant_id>("t1"), timestamp{});
+  outcome = apply_retention(*store_, timestamp{days(10)}, {days(1), days(1), days(100)});
+  ASSERT_TRUE(outcome) << outcome.err().message;
+  EXPECT_EQ(outcome->tenants_with_audit, 0u);
+  EXPECT_EQ(audit_count(*store_, id<tenant_id>("t1")), 1u);
+}
+
+TEST_F(store_test, a_malformed_audit_key_stops_retention_with_an_error) {
+  put_audit(*store_, id<tenant_id>("t1"), timestamp{});
+  ASSERT_TRUE(store_->put(column::audit, "t2-no-time", "x"));
+  auto outcome = apply_retention(*store_, at(0), {});
+  ASSERT_FALSE(outcome);
+  EXPECT_EQ(outcome.err().code, errc::storage_failure);
+  EXPECT_NE(outcome.err().message.find("after tenant t1"), std::string::npos)
+    << outcome.err().message;
 }
 
 }  // namespace

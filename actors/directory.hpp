@@ -1,0 +1,122 @@
+#pragma once
+
+// The directory: the one place that knows which actor serves which tenant and visit. It spawns
+// the tenant actors, tenant boards and visit actors (at start, from what recovery found), routes
+// every visit message to the visit's actor, and manages their life:
+//
+// - Find or spawn: a message for a passivated visit re-activates it (a new actor that loads the
+//   visit from the store before handling anything), transparently for the sender.
+// - Compaction and passivation: a visit untouched for `compact_after` is told to compact (keep its
+//   state encoded); one untouched for `passivate_after` is asked to stop (it refuses while it has
+//   subscribers or work). Messages arriving meanwhile wait in the directory and follow the visit
+//   to whichever actor serves it next. A passivated visit that must expire is woken for it.
+// - Supervision: visit actors are linked to the directory; one that fails is logged, counted and
+//   restarted from the store (after the journal settles anything it left in flight), at most
+//   `max_restarts` times per `restart_window`; the others are untouched.
+//
+// Interface (`directory`):
+//   (dir_create_tenant_atom, tenant)       -> tenant_handles; the tenant is durable first.
+//                                             `conflict` if it exists.
+//   (dir_tenant_atom, tenant id)           -> tenant_handles, or `not_found`.
+//   (dir_open_visit_atom, visit_info)      -> the visit's state: a new visit is created durably;
+//                                             an open one (live or passivated) is looked up.
+//                                             `not_found` for an unknown tenant, `conflict` for
+//                                             an id the store has for an ended visit.
+//   (visit id, X)                          -> as the visit actor answers X (command, subscribe,
+//                                             resume, unsubscribe, ack, get_state); `not_found`
+//                                             for a visit the directory does not know.
+//   (dir_stats_atom)                       -> directory_stats.
+//
+// Ended visits are forgotten once passivated (their report row and events are in the store).
+
+#include "actors/messages.hpp"
+#include "actors/tenant_actor.hpp"
+#include "actors/tenant_board.hpp"
+#include "actors/visit_actor.hpp"
+#include "domain/tenant.hpp"
+#include "domain/visit.hpp"
+#include "storage/recovery.hpp"
+
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace visitd::actors {
+
+struct directory_options {
+  /// Idle time after which a visit actor keeps its state encoded (see visit_actor.hpp).
+  std::chrono::milliseconds compact_after{std::chrono::seconds{30}};
+  /// Idle time after which a visit actor is asked to stop (its state is durable).
+  std::chrono::milliseconds passivate_after{std::chrono::minutes{10}};
+  /// How often the directory looks for idle visits and visits to wake for expiry.
+  std::chrono::milliseconds sweep_interval{std::chrono::seconds{5}};
+  /// Timeout of the directory's own requests (passivation).
+  std::chrono::milliseconds request_timeout{std::chrono::seconds{2}};
+  /// A visit failing more often than this within `restart_window` is given up (its requests
+  /// get `unavailable`; the next message tries again).
+  std::size_t max_restarts = 3;
+  std::chrono::milliseconds restart_window{std::chrono::minutes{1}};
+  /// Ended visits stay on tenant boards this long after their scheduled start.
+  std::chrono::hours board_keep_ended{24};
+  /// Run the store loader on its own thread (tests on CAF's test coordinator turn this off).
+  bool detached_loader = true;
+};
+
+struct directory_args {
+  storage::journal* journal = nullptr;    ///< Must outlive the directory.
+  const storage::store* store = nullptr;  ///< Must outlive the directory.
+  clock_function clock;
+  domain::visit_policy policy;
+  visit_actor_limits limits;
+  bool expiry_timers = true;
+  directory_options options;
+  storage::recovered_state recovered;  ///< Spawned at start.
+};
+
+struct tenant_handles {
+  tenant_actor tenant;
+  tenant_board board;
+};
+
+struct directory_stats {
+  std::size_t tenants = 0;
+  std::size_t visits = 0;         ///< Known open visits (live or passivated).
+  std::size_t live_visits = 0;    ///< With an actor.
+  std::uint64_t compactions = 0;  ///< Compact requests sent.
+  std::uint64_t passivations = 0;
+  std::uint64_t reactivations = 0;
+  std::uint64_t failures = 0;  ///< Visit actors that stopped abnormally.
+  std::uint64_t restarts = 0;
+  std::uint64_t given_up = 0;
+};
+
+using dir_create_tenant_atom = caf::atom_constant<caf::atom("dtcreate")>;
+using dir_tenant_atom = caf::atom_constant<caf::atom("dtenant")>;
+using dir_open_visit_atom = caf::atom_constant<caf::atom("dvopen")>;
+using dir_stats_atom = caf::atom_constant<caf::atom("dstats")>;
+
+using directory = caf::typed_actor<
+  caf::replies_to<dir_create_tenant_atom, domain::tenant>::with<tenant_handles>,
+  caf::replies_to<dir_tenant_atom, domain::tenant_id>::with<tenant_handles>,
+  caf::replies_to<dir_open_visit_atom, domain::visit_info>::with<domain::visit_state>,
+  caf::replies_to<domain::visit_id, domain::command>::with<command_reply>,
+  caf::replies_to<domain::visit_id, subscribe_atom, visit_subscriber>::with<std::uint64_t>,
+  caf::replies_to<domain::visit_id, resume_atom, visit_subscriber,
+                  std::uint64_t>::with<std::uint64_t>,
+  caf::reacts_to<domain::visit_id, unsubscribe_atom, visit_subscriber>,
+  caf::reacts_to<domain::visit_id, subscriber_ack_atom, visit_subscriber, std::uint64_t>,
+  caf::replies_to<domain::visit_id, get_state_atom>::with<domain::visit_state>,
+  caf::replies_to<dir_stats_atom>::with<directory_stats>>;
+
+/// Spawns the directory and everything `args.recovered` holds. Stopping the directory (an exit
+/// message) stops every actor it spawned.
+[[nodiscard]] directory spawn_directory(caf::actor_system& system, directory_args args);
+
+}  // namespace visitd::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::tenant_handles)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::directory_stats)

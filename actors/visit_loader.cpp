@@ -1,0 +1,104 @@
+#include "actors/visit_loader.hpp"
+
+#include "storage/catalog.hpp"
+#include "storage/journal.hpp"
+#include "storage/visit_log.hpp"
+
+#include <caf/all.hpp>
+
+#include <map>
+
+namespace visitd::actors {
+
+namespace {
+
+using barrier_done_atom = caf::atom_constant<caf::atom("lbarrier")>;
+
+using loader_impl = visit_loader::extend<caf::reacts_to<barrier_done_atom, std::uint64_t>>;
+
+domain::result<loaded_visit> load(const visit_loader_args& args, const domain::visit_id& id) {
+  auto header = storage::load_visit_header(*args.store, id);
+  if (!header) return header.err();
+  if (header->events_purged)
+    return domain::make_error(domain::errc::conflict,
+                              "visit " + id.str() + " has ended and its events were removed");
+  auto events = storage::read_events(*args.store, id, 0);
+  if (!events) return events.err();
+  auto state = domain::fold(header->info, *events);
+  if (!state)
+    return domain::make_error(
+      domain::errc::storage_failure,
+      "visit " + id.str() + ": stored events do not fold: " + state.err().message);
+  auto keep = std::min(events->size(), args.max_history_events);
+  std::vector<domain::event_envelope> history(events->end() - static_cast<std::ptrdiff_t>(keep),
+                                              events->end());
+  return loaded_visit{std::move(*state), std::move(history)};
+}
+
+void deliver(caf::typed_response_promise<loaded_visit>& promise, const visit_loader_args& args,
+             const domain::visit_id& id) {
+  auto loaded = load(args, id);
+  if (loaded)
+    promise.deliver(std::move(*loaded));
+  else
+    promise.deliver(to_caf_error(loaded.err()));
+}
+
+struct loader_state {
+  static inline const char* name = "visitd.loader";
+  struct waiting {
+    domain::visit_id visit;
+    caf::typed_response_promise<loaded_visit> promise;
+  };
+  std::map<std::uint64_t, waiting> barriers;
+  std::uint64_t next_barrier = 1;
+};
+
+loader_impl::behavior_type loader_behavior(loader_impl::stateful_pointer<loader_state> self,
+                                           const visit_loader_args& args) {
+  return {
+    [self, args](load_visit_atom, const domain::visit_id& id,
+                 bool barrier) -> caf::result<loaded_visit> {
+      auto promise = self->make_response_promise<loaded_visit>();
+      if (!barrier) {
+        deliver(promise, args, id);
+        return promise;
+      }
+      // Journal commits are in append order: once this empty group is acknowledged, every
+      // append queued before it (e.g. by an actor that failed with one in flight) is settled.
+      // Asynchronous, so the loader never waits on the journal's thread.
+      auto n = self->state.next_barrier++;
+      self->state.barriers.emplace(n, loader_state::waiting{id, promise});
+      auto addr = self->address();
+      args.journal->append({}, [addr, n](const domain::result<void>&) {
+        if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(addr))
+          caf::anon_send(caf::actor_cast<loader_impl>(strong), barrier_done_atom::value, n);
+      });
+      return promise;
+    },
+    [self, args](barrier_done_atom, std::uint64_t n) {
+      auto it = self->state.barriers.find(n);
+      if (it == self->state.barriers.end()) return;
+      auto waiting = std::move(it->second);
+      self->state.barriers.erase(it);
+      deliver(waiting.promise, args, waiting.visit);
+    },
+    [args](visit_exists_atom, const domain::visit_id& id) -> caf::result<bool> {
+      auto header = storage::load_visit_header(*args.store, id);
+      if (header) return true;
+      if (header.err().code == domain::errc::not_found) return false;
+      return to_caf_error(header.err());
+    },
+  };
+}
+
+}  // namespace
+
+visit_loader spawn_visit_loader(caf::actor_system& system, visit_loader_args args) {
+  if (args.detached)
+    return caf::actor_cast<visit_loader>(
+      system.spawn<caf::detached>(loader_behavior, std::move(args)));
+  return caf::actor_cast<visit_loader>(system.spawn(loader_behavior, std::move(args)));
+}
+
+}  // namespace visitd::actors

@@ -1,0 +1,134 @@
+#pragma once
+
+// Test doubles shared by the actor tests: a journal completed by hand, a requester that records
+// the outcome, and a subscriber that records (and acknowledges) what a visit actor sends it.
+
+#include "actors/messages.hpp"
+#include "actors/visit_actor.hpp"
+#include "storage/journal.hpp"
+#include "storage/store.hpp"
+
+#include <caf/all.hpp>
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace visitd::actors::testing {
+
+// -- test doubles and helpers ------------------------------------------------------------------
+
+/// A journal that records appends and completes them only when the test says so, in order.
+/// With `target` set, a successful completion first writes the group to it (like the real one).
+class fake_journal final : public storage::journal {
+public:
+  struct pending {
+    std::vector<storage::write_op> ops;
+    completion done;
+  };
+
+  void append(std::vector<storage::write_op> ops, completion done) override {
+    queue.push_back({std::move(ops), std::move(done)});
+  }
+  void stop() override {}
+  stats statistics() const override { return {}; }
+
+  /// Completes the oldest append with `outcome` (OK by default).
+  void complete(domain::result<void> outcome = {}) {
+    ASSERT_FALSE(queue.empty()) << "no append to complete";
+    auto p = std::move(queue.front());
+    queue.pop_front();
+    if (outcome && target != nullptr) outcome = target->write(p.ops);
+    p.done(std::move(outcome));
+  }
+
+  std::deque<pending> queue;
+  storage::store* target = nullptr;
+};
+
+/// What a request came back with.
+template <class Reply>
+struct outcome {
+  std::optional<Reply> reply;
+  std::optional<domain::error> error;
+  [[nodiscard]] bool done() const { return reply.has_value() || error.has_value(); }
+};
+
+template <class Reply, class Handle, class... Ts>
+void asker(caf::event_based_actor* self, const Handle& target,
+           const std::shared_ptr<outcome<Reply>>& out, caf::timespan timeout, const Ts&... xs) {
+  self->request(target, timeout, xs...)
+    .then([out](Reply& r) { out->reply = std::move(r); },
+          [out](caf::error& err) { out->error = to_domain_error(err); });
+}
+
+/// Everything a subscriber received, in order. Locked: the multi-threaded test reads it from the
+/// test thread while the subscriber runs on a CAF worker.
+struct subscriber_log {
+  mutable std::mutex mutex;
+  std::vector<domain::visit_state> snapshots;
+  std::vector<domain::event_envelope> events;
+  std::vector<subscriber_dropped> dropped;
+  std::size_t messages = 0;
+  bool gap_or_duplicate = false;
+  std::uint64_t last_seq = 0;  ///< Last seq seen (snapshot or event).
+  bool auto_ack = true;
+
+  [[nodiscard]] std::vector<std::uint64_t> seqs() const {
+    std::lock_guard lock{mutex};
+    std::vector<std::uint64_t> out;
+    for (const auto& e : events) out.push_back(e.seq);
+    return out;
+  }
+  [[nodiscard]] std::uint64_t seen() const {
+    std::lock_guard lock{mutex};
+    return last_seq;
+  }
+};
+
+/// A subscriber that records what it is sent and (when `auto_ack`) acknowledges each message.
+/// Acknowledgements go to whoever sent the message (the visit actor serving the visit).
+inline visit_subscriber::behavior_type recording_subscriber(
+  visit_subscriber::pointer self, const std::shared_ptr<subscriber_log>& log) {
+  auto ack = [self, log](std::uint64_t seq) {
+    if (log->auto_ack)
+      self->send(caf::actor_cast<visit_actor>(self->current_sender()), subscriber_ack_atom::value,
+                 caf::actor_cast<visit_subscriber>(self), seq);
+  };
+  return {
+    [log, ack](snapshot_atom, domain::visit_state& s) {
+      std::uint64_t seq = 0;
+      {
+        std::lock_guard lock{log->mutex};
+        ++log->messages;
+        log->last_seq = seq = s.last_seq;
+        log->snapshots.push_back(std::move(s));
+      }
+      ack(seq);
+    },
+    [log, ack](events_atom, visit_events& batch) {
+      std::uint64_t seq = 0;
+      {
+        std::lock_guard lock{log->mutex};
+        ++log->messages;
+        for (auto& e : batch.events) {
+          if (e.seq != log->last_seq + 1) log->gap_or_duplicate = true;
+          log->last_seq = e.seq;
+          log->events.push_back(std::move(e));
+        }
+        seq = log->last_seq;
+      }
+      ack(seq);
+    },
+    [log](subscriber_dropped_atom, subscriber_dropped& d) {
+      std::lock_guard lock{log->mutex};
+      ++log->messages;
+      log->dropped.push_back(std::move(d));
+    },
+  };
+}
+
+}  // namespace visitd::actors::testing

@@ -1,0 +1,424 @@
+#include "actors/directory.hpp"
+
+#include "storage/catalog.hpp"
+#include "storage/recovery.hpp"
+#include "storage/visit_log.hpp"
+#include "tests/unit/actors/actor_test_support.hpp"
+#include "tests/unit/storage/store_fixture.hpp"
+
+#include <caf/all.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+namespace visitd::actors {
+namespace {
+
+using namespace std::chrono_literals;
+using storage::testing::at;
+using storage::testing::id;
+using testing::asker;
+using testing::fake_journal;
+using testing::outcome;
+using testing::recording_subscriber;
+using testing::subscriber_log;
+
+domain::tenant make_tenant(std::string_view tenant) {
+  auto t = domain::make_tenant(
+    id<domain::tenant_id>(tenant), "Clinic", "local", {id<domain::account_id>("admin-1")},
+    id<domain::account_id>("approver-1"), domain::ehr_kind::generic_smart);
+  EXPECT_TRUE(t) << t.err().message;
+  return *t;
+}
+
+domain::visit_info make_info(std::string_view visit, std::string_view tenant = "t-1",
+                             std::optional<std::string_view> department = std::nullopt) {
+  std::optional<domain::department_id> dept;
+  if (department) dept = id<domain::department_id>(*department);
+  auto info = domain::make_visit_info(
+    id<domain::visit_id>(visit), id<domain::tenant_id>(tenant), id<domain::endpoint_id>("ep-1"),
+    id<domain::fhir_reference>("Appointment/a1"), std::nullopt, dept, at(0));
+  EXPECT_TRUE(info) << info.err().message;
+  return *info;
+}
+
+domain::command join_provider(std::string_view who) {
+  return domain::cmd::join{id<domain::participant_id>(who), id<domain::device_id>("d1"),
+                           domain::participant_role::provider,
+                           id<domain::ehr_user_id>(std::string{"Practitioner/"}.append(who))};
+}
+
+domain::command join_patient(std::string_view who) {
+  return domain::cmd::join{id<domain::participant_id>(who), id<domain::device_id>("d2"),
+                           domain::participant_role::patient,
+                           id<domain::join_id>(std::string{"j-"}.append(who))};
+}
+
+domain::command leave(std::string_view who, std::string_view device) {
+  return domain::cmd::leave{id<domain::participant_id>(who), id<domain::device_id>(device)};
+}
+
+/// Records what a tenant board sends.
+struct board_log {
+  std::vector<board_snapshot> snapshots;
+  std::vector<board_update> updates;
+};
+
+board_subscriber::behavior_type recording_board_subscriber(board_subscriber::pointer self,
+                                                           const std::shared_ptr<board_log>& log) {
+  return {
+    [self, log](board_snapshot_atom, board_snapshot& s) {
+      self->send(caf::actor_cast<tenant_board>(self->current_sender()), board_ack_atom::value,
+                 caf::actor_cast<board_subscriber>(self), s.seq);
+      log->snapshots.push_back(std::move(s));
+    },
+    [self, log](board_update_atom, board_update& u) {
+      self->send(caf::actor_cast<tenant_board>(self->current_sender()), board_ack_atom::value,
+                 caf::actor_cast<board_subscriber>(self), u.seq);
+      log->updates.push_back(std::move(u));
+    },
+    [](board_dropped_atom, const board_dropped&) {},
+  };
+}
+
+/// A directory on CAF's test coordinator over a real RocksDB store, with a journal the test
+/// completes by hand (it writes each group to the store when completed, like the real one).
+class directory_test : public ::testing::Test {
+protected:
+  directory_test() {
+    auto opened = storage::open_rocksdb_store({dir_.path(), storage::durability::relaxed});
+    EXPECT_TRUE(opened) << opened.err().message;
+    store_ = std::move(*opened);
+    journal_.target = store_.get();
+    cfg_.set("scheduler.policy", caf::atom("testing"));
+    sys_.emplace(cfg_);
+    sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
+  }
+
+  ~directory_test() override {
+    if (directory_) caf::anon_send_exit(directory_, caf::exit_reason::user_shutdown);
+    for (const auto& s : others_) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+    sched_->run();
+    journal_.queue.clear();
+    sys_->await_actors_before_shutdown(false);
+    sys_.reset();
+  }
+
+  /// Starts the directory over what the store holds (as `visitd serve` does after recovery).
+  void start(directory_options options = {}) {
+    auto recovered = storage::recover(*store_);
+    ASSERT_TRUE(recovered) << recovered.err().message;
+    directory_args args;
+    args.journal = &journal_;
+    args.store = store_.get();
+    args.clock = [this] {
+      if (fail_clock_) throw std::runtime_error("injected failure");
+      return now_;
+    };
+    args.expiry_timers = false;  // the tests drive expiry through the directory's sweep
+    options.detached_loader = false;
+    options.compact_after = 10s;
+    options.passivate_after = 60s;
+    options.sweep_interval = 1s;
+    args.options = options;
+    args.recovered = std::move(*recovered);
+    directory_ = spawn_directory(*sys_, std::move(args));
+    sched_->run();
+  }
+
+  void seed_tenant(std::string_view tenant = "t-1") {
+    ASSERT_TRUE(store_->write(storage::tenant_ops(make_tenant(tenant))));
+  }
+
+  template <class Reply, class... Ts>
+  std::shared_ptr<outcome<Reply>> ask(const Ts&... xs) {
+    auto out = std::make_shared<outcome<Reply>>();
+    sys_->spawn(asker<Reply, directory, Ts...>, directory_, out, caf::timespan{10s}, xs...);
+    sched_->run();
+    return out;
+  }
+
+  /// Runs until the journal has no append waiting, completing each one.
+  void settle() {
+    sched_->run();
+    while (!journal_.queue.empty()) {
+      journal_.complete();
+      sched_->run();
+    }
+  }
+
+  /// A command through the directory, completed and settled.
+  std::shared_ptr<outcome<command_reply>> command(std::string_view visit, domain::command cmd) {
+    auto out = ask<command_reply>(id<domain::visit_id>(visit), std::move(cmd));
+    settle();
+    return out;
+  }
+
+  domain::visit_state open(std::string_view visit, std::string_view department = "cardio") {
+    auto out =
+      ask<domain::visit_state>(dir_open_visit_atom::value, make_info(visit, "t-1", department));
+    settle();
+    EXPECT_TRUE(out->reply) << (out->error ? out->error->message : "no reply");
+    return out->reply.value_or(domain::visit_state{});
+  }
+
+  directory_stats stats() {
+    auto out = ask<directory_stats>(dir_stats_atom::value);
+    EXPECT_TRUE(out->reply);
+    return out->reply.value_or(directory_stats{});
+  }
+
+  /// Lets CAF's clock run `d` in sweep steps, so idle visits are compacted and passivated.
+  void idle_for(caf::timespan d) {
+    for (caf::timespan t{0}; t < d; t += 1s) {
+      sched_->advance_time(1s);
+      settle();
+    }
+  }
+
+  std::shared_ptr<subscriber_log> subscribe(std::string_view visit) {
+    auto log = std::make_shared<subscriber_log>();
+    auto s = sys_->spawn(recording_subscriber, log);
+    others_.push_back(caf::actor_cast<caf::actor>(s));
+    last_subscriber_ = s;
+    auto out = ask<std::uint64_t>(id<domain::visit_id>(visit), subscribe_atom::value, s);
+    EXPECT_TRUE(out->reply);
+    return log;
+  }
+
+  storage::testing::temp_dir dir_;
+  std::unique_ptr<storage::store> store_;
+  fake_journal journal_;
+  caf::actor_system_config cfg_;
+  std::optional<caf::actor_system> sys_;
+  caf::scheduler::test_coordinator* sched_ = nullptr;
+  directory directory_;
+  std::vector<caf::actor> others_;
+  visit_subscriber last_subscriber_;
+  domain::timestamp now_ = at(60);
+  bool fail_clock_ = false;
+};
+
+TEST_F(directory_test, opens_a_visit_durably_and_routes_commands_to_it) {
+  seed_tenant();
+  start();
+  auto state = open("v-1");
+  EXPECT_EQ(state.info.id.str(), "v-1");
+  EXPECT_TRUE(storage::load_visit_header(*store_, id<domain::visit_id>("v-1")));
+
+  auto joined = command("v-1", join_provider("doc"));
+  ASSERT_TRUE(joined->reply) << joined->error->message;
+  EXPECT_EQ(joined->reply->last_seq, joined->reply->events.back().seq);
+
+  // Opening again looks the visit up instead of creating it.
+  auto again = open("v-1");
+  EXPECT_EQ(again.last_seq, joined->reply->last_seq);
+  EXPECT_EQ(stats().live_visits, 1u);
+}
+
+TEST_F(directory_test, refuses_unknown_tenants_visits_and_duplicate_tenants) {
+  seed_tenant();
+  start();
+  auto no_tenant = ask<domain::visit_state>(dir_open_visit_atom::value, make_info("v-1", "t-9"));
+  ASSERT_TRUE(no_tenant->error);
+  EXPECT_EQ(no_tenant->error->code, domain::errc::not_found);
+
+  auto no_visit = command("v-404", join_provider("doc"));
+  ASSERT_TRUE(no_visit->error);
+  EXPECT_EQ(no_visit->error->code, domain::errc::not_found);
+
+  auto dup = ask<tenant_handles>(dir_create_tenant_atom::value, make_tenant("t-1"));
+  ASSERT_TRUE(dup->error);
+  EXPECT_EQ(dup->error->code, domain::errc::conflict);
+}
+
+TEST_F(directory_test, creates_tenants_durably) {
+  start();
+  auto created = ask<tenant_handles>(dir_create_tenant_atom::value, make_tenant("t-2"));
+  EXPECT_FALSE(created->done()) << "answered before the journal acknowledged";
+  settle();
+  ASSERT_TRUE(created->reply) << created->error->message;
+  auto recovered = storage::recover(*store_);
+  ASSERT_TRUE(recovered);
+  ASSERT_EQ(recovered->tenants.size(), 1u);
+  EXPECT_EQ(recovered->tenants[0].id.str(), "t-2");
+  auto found = ask<tenant_handles>(dir_tenant_atom::value, id<domain::tenant_id>("t-2"));
+  EXPECT_TRUE(found->reply);
+}
+
+TEST_F(directory_test, passivates_idle_visits_and_reactivates_them_transparently) {
+  seed_tenant();
+  start();
+  open("v-1");
+  open("v-2");
+  ASSERT_TRUE(command("v-1", join_provider("doc"))->reply);
+  ASSERT_TRUE(command("v-1", join_patient("pat"))->reply);
+  auto before = ask<domain::visit_state>(id<domain::visit_id>("v-1"), get_state_atom::value);
+  ASSERT_TRUE(before->reply);
+
+  idle_for(15s);  // compacted, still live
+  EXPECT_EQ(stats().compactions, 2u);
+  EXPECT_EQ(stats().live_visits, 2u);
+  auto compacted = ask<domain::visit_state>(id<domain::visit_id>("v-1"), get_state_atom::value);
+  ASSERT_TRUE(compacted->reply);
+  EXPECT_EQ(*compacted->reply, *before->reply);
+
+  idle_for(70s);
+  auto s = stats();
+  EXPECT_EQ(s.passivations, 2u);
+  EXPECT_EQ(s.live_visits, 0u);
+  EXPECT_EQ(s.visits, 2u);
+
+  // The next command re-activates v-1 from the store and continues its sequence.
+  auto admitted = command("v-1", domain::cmd::admit{id<domain::participant_id>("doc"),
+                                                    id<domain::participant_id>("pat")});
+  ASSERT_TRUE(admitted->reply) << admitted->error->message;
+  EXPECT_EQ(admitted->reply->events.front().seq, before->reply->last_seq + 1);
+  s = stats();
+  EXPECT_EQ(s.reactivations, 1u);
+  EXPECT_EQ(s.live_visits, 1u);
+  auto stored = storage::read_events(*store_, id<domain::visit_id>("v-1"), 0);
+  ASSERT_TRUE(stored);
+  auto folded = domain::fold(make_info("v-1", "t-1", "cardio"), *stored);
+  ASSERT_TRUE(folded);
+  auto live = ask<domain::visit_state>(id<domain::visit_id>("v-1"), get_state_atom::value);
+  ASSERT_TRUE(live->reply);
+  EXPECT_EQ(*live->reply, *folded);
+}
+
+TEST_F(directory_test,
+       a_subscribed_visit_stays_and_a_resumed_stream_is_gapless_across_passivation) {
+  seed_tenant();
+  start();
+  open("v-1");
+  ASSERT_TRUE(command("v-1", join_provider("doc"))->reply);
+  auto log = subscribe("v-1");
+  settle();
+  ASSERT_EQ(log->snapshots.size(), 1u);
+
+  idle_for(70s);
+  EXPECT_EQ(stats().passivations, 0u) << "a visit with a subscriber must stay";
+  ASSERT_TRUE(command("v-1", join_patient("pat"))->reply);
+  auto seen = log->seen();
+
+  caf::anon_send(directory_, id<domain::visit_id>("v-1"), unsubscribe_atom::value,
+                 last_subscriber_);
+  settle();
+  idle_for(70s);
+  EXPECT_EQ(stats().passivations, 1u);
+
+  // Events while the subscriber was away, then resume after what it saw: no gap, no duplicate.
+  ASSERT_TRUE(command("v-1", domain::cmd::admit{id<domain::participant_id>("doc"),
+                                                id<domain::participant_id>("pat")})
+                ->reply);
+  auto resumed =
+    ask<std::uint64_t>(id<domain::visit_id>("v-1"), resume_atom::value, last_subscriber_, seen);
+  settle();
+  ASSERT_TRUE(resumed->reply);
+  ASSERT_TRUE(command("v-1", leave("pat", "d2"))->reply);
+  EXPECT_FALSE(log->gap_or_duplicate);
+  auto live = ask<domain::visit_state>(id<domain::visit_id>("v-1"), get_state_atom::value);
+  ASSERT_TRUE(live->reply);
+  EXPECT_EQ(log->seen(), live->reply->last_seq);
+}
+
+TEST_F(directory_test, restarts_a_failed_visit_from_the_store_and_leaves_others_alone) {
+  seed_tenant();
+  start();
+  open("v-1");
+  open("v-2");
+  auto first = command("v-1", join_provider("doc"));
+  ASSERT_TRUE(first->reply);
+  ASSERT_TRUE(command("v-2", join_provider("doc"))->reply);
+  auto log = subscribe("v-1");
+  settle();
+
+  fail_clock_ = true;  // the next decide throws inside v-1's actor
+  auto failed = command("v-1", join_patient("pat"));
+  fail_clock_ = false;
+  ASSERT_TRUE(failed->error);
+  EXPECT_EQ(failed->error->code, domain::errc::unavailable);
+  settle();
+  ASSERT_EQ(log->dropped.size(), 1u);
+  EXPECT_EQ(log->dropped[0].reason, "visit restarted");
+  auto s = stats();
+  EXPECT_EQ(s.failures, 1u);
+  EXPECT_EQ(s.restarts, 1u);
+  EXPECT_EQ(s.live_visits, 2u);
+
+  // v-1 serves again from its stored events; v-2 never noticed.
+  auto retried = command("v-1", join_patient("pat"));
+  ASSERT_TRUE(retried->reply) << retried->error->message;
+  EXPECT_EQ(retried->reply->events.front().seq, first->reply->last_seq + 1);
+  auto other = command("v-2", join_patient("pat"));
+  ASSERT_TRUE(other->reply) << other->error->message;
+}
+
+TEST_F(directory_test, recovered_visits_are_served_at_start) {
+  seed_tenant();
+  start();
+  open("v-1");
+  ASSERT_TRUE(command("v-1", join_provider("doc"))->reply);
+  auto before = ask<domain::visit_state>(id<domain::visit_id>("v-1"), get_state_atom::value);
+  ASSERT_TRUE(before->reply);
+  caf::anon_send_exit(directory_, caf::exit_reason::user_shutdown);
+  sched_->run();
+
+  start();  // a new directory over the same store, as after a restart
+  EXPECT_EQ(stats().live_visits, 1u);
+  auto after = ask<domain::visit_state>(id<domain::visit_id>("v-1"), get_state_atom::value);
+  ASSERT_TRUE(after->reply);
+  EXPECT_EQ(*after->reply, *before->reply);
+}
+
+TEST_F(directory_test, wakes_a_passivated_visit_to_expire_it) {
+  seed_tenant();
+  start();
+  open("v-1");
+  ASSERT_TRUE(command("v-1", join_provider("doc"))->reply);
+  ASSERT_TRUE(command("v-1", leave("doc", "d1"))->reply);
+  idle_for(70s);
+  ASSERT_EQ(stats().passivations, 1u);
+
+  now_ = now_ + std::chrono::hours{13};  // past max_duration and the idle timeout
+  idle_for(2s);
+  auto header = storage::load_visit_header(*store_, id<domain::visit_id>("v-1"));
+  ASSERT_TRUE(header);
+  EXPECT_TRUE(header->ended_at.has_value()) << "the visit was not expired";
+}
+
+TEST_F(directory_test, the_tenant_board_shows_lobby_counts_and_state_changes) {
+  seed_tenant();
+  start();
+  open("v-1", "cardio");
+  open("v-2", "derm");
+  auto handles = ask<tenant_handles>(dir_tenant_atom::value, id<domain::tenant_id>("t-1"));
+  ASSERT_TRUE(handles->reply);
+  auto log = std::make_shared<board_log>();
+  auto sub = sys_->spawn(recording_board_subscriber, log);
+  others_.push_back(caf::actor_cast<caf::actor>(sub));
+  auto subscribed = std::make_shared<outcome<std::uint64_t>>();
+  sys_->spawn(
+    asker<std::uint64_t, tenant_board, board_subscribe_atom, board_subscriber, department_filter>,
+    handles->reply->board, subscribed, caf::timespan{10s}, board_subscribe_atom::value, sub,
+    department_filter{id<domain::department_id>("cardio")});
+  sched_->run();
+  ASSERT_TRUE(subscribed->reply);
+  ASSERT_EQ(log->snapshots.size(), 1u);
+  ASSERT_EQ(log->snapshots[0].visits.size(), 1u) << "filtered by department";
+  EXPECT_EQ(log->snapshots[0].visits[0].visit.str(), "v-1");
+
+  ASSERT_TRUE(command("v-1", join_provider("doc"))->reply);
+  ASSERT_TRUE(command("v-1", join_patient("pat"))->reply);
+  ASSERT_TRUE(command("v-2", join_patient("pat"))->reply);  // another department: not sent
+  ASSERT_GE(log->updates.size(), 2u);
+  const auto& last = log->updates.back().visit;
+  EXPECT_EQ(last.visit.str(), "v-1");
+  EXPECT_EQ(last.lobby, 1u);
+  EXPECT_EQ(last.status, domain::visit_status::open);
+  for (const auto& u : log->updates) EXPECT_EQ(u.visit.visit.str(), "v-1");
+}
+
+}  // namespace
+}  // namespace visitd::actors
