@@ -1,5 +1,7 @@
 #include "actors/runtime.hpp"
 
+#include "actors/directory.hpp"
+#include "storage/recovery.hpp"
 #include "storage/store.hpp"
 
 #include <caf/all.hpp>
@@ -45,9 +47,21 @@ void readiness_bridge(caf::event_based_actor* self, const health_actor& health,
 
 class caf_runtime final : public runtime {
 public:
-  caf_runtime(const runtime_options& options, storage::store& store)
+  caf_runtime(const runtime_options& options, storage::store& store, storage::journal& journal,
+              storage::recovered_state recovered)
     : config_(make_config(options)), system_(config_), timeout_(options.request_timeout) {
     health_ = system_.spawn(health, &store);
+    directory_args args;
+    args.journal = &journal;
+    args.store = &store;
+    args.clock = [] {
+      return std::chrono::time_point_cast<domain::duration>(std::chrono::system_clock::now());
+    };
+    args.options.compact_after = options.compact_after;
+    args.options.passivate_after = options.passivate_after;
+    args.options.request_timeout = options.request_timeout;
+    args.recovered = std::move(recovered);
+    directory_ = spawn_directory(system_, std::move(args));
   }
 
   ~caf_runtime() override { shutdown(); }
@@ -67,6 +81,8 @@ public:
     if (stopped_) return;
     stopped_ = true;
     caf::anon_send_exit(health_, caf::exit_reason::user_shutdown);
+    // The directory's links stop every tenant, board, visit actor and the loader with it.
+    caf::anon_send_exit(directory_, caf::exit_reason::user_shutdown);
     system_.await_all_actors_done();
   }
 
@@ -81,13 +97,16 @@ private:
   caf::actor_system system_;
   std::chrono::milliseconds timeout_;
   health_actor health_;
+  directory directory_;
   bool stopped_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<runtime> start_runtime(const runtime_options& options, storage::store& store) {
-  return std::make_unique<caf_runtime>(options, store);
+std::unique_ptr<runtime> start_runtime(const runtime_options& options, storage::store& store,
+                                       storage::journal& journal,
+                                       storage::recovered_state recovered) {
+  return std::make_unique<caf_runtime>(options, store, journal, std::move(recovered));
 }
 
 }  // namespace visitd::actors

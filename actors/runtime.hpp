@@ -12,8 +12,10 @@
 #include <memory>
 
 namespace visitd::storage {
+class journal;
 class store;
-}
+struct recovered_state;
+}  // namespace visitd::storage
 
 namespace visitd::actors {
 
@@ -22,6 +24,9 @@ struct runtime_options {
   std::size_t actor_threads = 2;
   /// Timeout of every request the runtime makes on a caller's behalf.
   std::chrono::milliseconds request_timeout{2000};
+  /// Idle visit actors keep their state encoded after this, and stop after `passivate_after`.
+  std::chrono::milliseconds compact_after{std::chrono::seconds{30}};
+  std::chrono::milliseconds passivate_after{std::chrono::minutes{10}};
 };
 
 /// Owns the actor system. Destroying it stops every actor and joins the scheduler threads.
@@ -40,9 +45,12 @@ public:
   virtual void shutdown() = 0;
 };
 
-/// Starts the actor system and its long-lived actors. `store` must outlive the runtime (or at
-/// least its shutdown()).
+/// Starts the actor system and its long-lived actors: the health actor and the directory, which
+/// spawns the tenants and open visits of `recovered`. `store` and `journal` must outlive the
+/// runtime (or at least its shutdown()).
 [[nodiscard]] std::unique_ptr<runtime> start_runtime(const runtime_options& options,
-                                                     storage::store& store);
+                                                     storage::store& store,
+                                                     storage::journal& journal,
+                                                     storage::recovered_state recovered);
 
 }  // namespace visitd::actors

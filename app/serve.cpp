@@ -5,6 +5,7 @@
 #include "http/health_routes.hpp"
 #include "http/server.hpp"
 #include "http/tls_identity.hpp"
+#include "storage/journal.hpp"
 #include "storage/recovery.hpp"
 #include "storage/store.hpp"
 
@@ -93,7 +94,10 @@ int serve(const config& settings) {
   if (!identity) return fail_start("TLS identity", identity.err());
   spdlog::info("tls certificate={} generated={}", identity->certificate_path, identity->generated);
 
-  auto runtime = actors::start_runtime({.actor_threads = settings.actor_threads}, **store);
+  // The single path for durable writes; actors reach it through completions, never blocking.
+  auto journal = storage::start_journal(**store);
+  auto runtime = actors::start_runtime({.actor_threads = settings.actor_threads}, **store, *journal,
+                                       std::move(*recovered));
   auto retention =
     std::make_unique<retention_runner>(**store, settings.retention, settings.retention_interval);
 
@@ -105,6 +109,7 @@ int serve(const config& settings) {
   if (!server) {
     retention.reset();
     runtime->shutdown();
+    journal->stop();
     (void)(*store)->close();
     return fail_start("listener", server.err());
   }
@@ -139,6 +144,7 @@ int serve(const config& settings) {
   (*server)->stop();
   retention.reset();
   runtime->shutdown();
+  journal->stop();  // commits and acknowledges whatever the actors appended last
   auto closed = (*store)->close();
   server->reset();
   if (!closed) {

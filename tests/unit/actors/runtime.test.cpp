@@ -1,5 +1,7 @@
 #include "actors/runtime.hpp"
 
+#include "storage/journal.hpp"
+#include "storage/recovery.hpp"
 #include "storage/store.hpp"
 
 #include <gtest/gtest.h>
@@ -29,6 +31,14 @@ public:
   std::atomic<bool> healthy{true};
 };
 
+// A journal that acknowledges everything at once (nothing is appended in these tests).
+class instant_journal final : public storage::journal {
+public:
+  void append(std::vector<storage::write_op>, completion done) override { done({}); }
+  void stop() override {}
+  stats statistics() const override { return {}; }
+};
+
 domain::result<void> probe(runtime& rt) {
   std::promise<domain::result<void>> promise;
   auto future = promise.get_future();
@@ -39,7 +49,9 @@ domain::result<void> probe(runtime& rt) {
 
 TEST(runtime, readiness_reports_the_store_state) {
   fake_store store;
-  auto rt = start_runtime({.actor_threads = 2, .request_timeout = std::chrono::seconds(2)}, store);
+  instant_journal journal;
+  auto rt = start_runtime({.actor_threads = 2, .request_timeout = std::chrono::seconds(2)}, store,
+                          journal, {});
   EXPECT_TRUE(probe(*rt));
 
   store.healthy = false;
@@ -51,7 +63,8 @@ TEST(runtime, readiness_reports_the_store_state) {
 
 TEST(runtime, many_concurrent_probes_each_complete_once) {
   fake_store store;
-  auto rt = start_runtime({}, store);
+  instant_journal journal;
+  auto rt = start_runtime({}, store, journal, {});
   constexpr int probes = 1000;
   std::atomic<int> completed{0};
   std::promise<void> all_done;
@@ -68,7 +81,8 @@ TEST(runtime, many_concurrent_probes_each_complete_once) {
 
 TEST(runtime, probe_after_shutdown_fails_fast) {
   fake_store store;
-  auto rt = start_runtime({}, store);
+  instant_journal journal;
+  auto rt = start_runtime({}, store, journal, {});
   rt->shutdown();
   rt->shutdown();  // idempotent
   auto r = probe(*rt);
