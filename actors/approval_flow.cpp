@@ -105,7 +105,7 @@ void issue(self_pointer self, pending_promise promise, const domain::account_id&
 
 /// The begin after the tenant check: looks the revision up and submits it if it is a draft.
 void begin_for_revision(self_pointer self, pending_promise promise, domain::tenant tenant,
-                        domain::account_id approver) {
+                        const domain::account_id& approver) {
   auto& st = self->state;
   self->request(st.tenant, st.request_timeout, list_endpoints_atom::value)
     .await(

@@ -96,9 +96,8 @@ loader_impl::behavior_type loader_behavior(loader_impl::stateful_pointer<loader_
 
 visit_loader spawn_visit_loader(caf::actor_system& system, visit_loader_args args) {
   if (args.detached)
-    return caf::actor_cast<visit_loader>(
-      system.spawn<caf::detached>(loader_behavior, std::move(args)));
-  return caf::actor_cast<visit_loader>(system.spawn(loader_behavior, std::move(args)));
+    return caf::actor_cast<visit_loader>(system.spawn<caf::detached>(loader_behavior, args));
+  return caf::actor_cast<visit_loader>(system.spawn(loader_behavior, args));
 }
 
 }  // namespace visitd::actors

@@ -18,7 +18,7 @@ namespace visitd::domain {
 inline constexpr std::size_t max_audit_action_bytes = 64;
 inline constexpr std::size_t max_audit_target_bytes = 256;
 /// Bounds each snapshot so one entry stays a small RocksDB value; a record that large is a bug.
-inline constexpr std::size_t max_audit_snapshot_bytes = 64 * 1024;
+inline constexpr std::size_t max_audit_snapshot_bytes = std::size_t{64} * 1024;
 
 /// One audited change. Invariants kept by `make_audit_entry`.
 struct audit_entry {

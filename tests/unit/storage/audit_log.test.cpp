@@ -5,6 +5,7 @@
 #include "storage/keys.hpp"
 #include "store_fixture.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
