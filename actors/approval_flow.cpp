@@ -54,10 +54,6 @@ struct flow_state {
 
 using self_pointer = flow_impl::stateful_pointer<flow_state>;
 
-caf::error fail(domain::errc code, std::string message) {
-  return to_caf_error(domain::make_error(code, std::move(message)));
-}
-
 std::string revision_name(const flow_state& st) {
   return "revision " + std::to_string(st.revision.value()) + " of endpoint '" + st.endpoint.str() +
          "'";
@@ -68,8 +64,9 @@ std::string revision_name(const flow_state& st) {
 /// any other CAF error as `unavailable`.
 caf::error relay(const flow_state& st, const caf::error& err) {
   if (err == caf::sec::request_timeout)
-    return fail(domain::errc::timeout, "the tenant actor did not answer within " +
-                                         std::to_string(st.request_timeout.count()) + " ms");
+    return to_caf_error(domain::errc::timeout, "the tenant actor did not answer within " +
+                                                 std::to_string(st.request_timeout.count()) +
+                                                 " ms");
   if (err.category() == domain_error_category) return err;
   return to_caf_error(to_domain_error(err));
 }
@@ -116,23 +113,23 @@ void begin_for_revision(self_pointer self, pending_promise promise, domain::tena
         for (const auto& e : endpoints)
           if (e.id == st.endpoint) revision = domain::find_revision(e, st.revision);
         if (!revision) {
-          promise.deliver(fail(domain::errc::not_found, "no " + revision_name(st)));
+          promise.deliver(to_caf_error(domain::errc::not_found, "no " + revision_name(st)));
           return;
         }
         switch (revision->state) {
           case domain::revision_state::awaiting_validation: issue(self, promise, approver); return;
           case domain::revision_state::draft: break;
           default:
-            promise.deliver(
-              fail(domain::errc::conflict, "cannot validate " + revision_name(st) + ": it is " +
-                                             std::string{domain::to_string(revision->state)}));
+            promise.deliver(to_caf_error(domain::errc::conflict,
+                                         "cannot validate " + revision_name(st) + ": it is " +
+                                           std::string{domain::to_string(revision->state)}));
             return;
         }
         // Submitting is an admin's act (domain/fhir_endpoint.hpp). The flow submits in the
         // approver's name only when the approver is an admin: acting as some other admin would
         // record a submission that nobody made.
         if (!tenant.is_admin(approver)) {
-          promise.deliver(fail(
+          promise.deliver(to_caf_error(
             domain::errc::conflict,
             revision_name(st) + " is a draft; an admin must submit it before it is validated"));
           return;
@@ -174,9 +171,7 @@ approval_flow spawn_approval_flow(caf::actor_system& system, approval_flow_args 
     st.tenant = std::move(a.tenant);
     st.endpoint = std::move(a.endpoint);
     st.revision = a.revision;
-    st.clock = a.clock ? std::move(a.clock) : [] {
-      return std::chrono::time_point_cast<domain::duration>(std::chrono::system_clock::now());
-    };
+    st.clock = a.clock ? std::move(a.clock) : wall_clock_now;
     st.validation_ttl = a.validation_ttl;
     st.request_timeout = a.request_timeout;
     st.idle_lifetime = a.idle_lifetime;
@@ -200,16 +195,17 @@ approval_flow spawn_approval_flow(caf::actor_system& system, approval_flow_args 
           .await(
             [self, promise, approver](domain::tenant& tenant) mutable {
               if (!tenant.is_approver(approver)) {
-                promise.deliver(fail(domain::errc::forbidden,
-                                     "account '" + approver.str() +
-                                       "' is not the approver of tenant '" + tenant.id.str() +
-                                       "' and may not validate endpoints"));
+                promise.deliver(to_caf_error(
+                  domain::errc::forbidden, "account '" + approver.str() +
+                                             "' is not the approver of tenant '" + tenant.id.str() +
+                                             "' and may not validate endpoints"));
                 return;
               }
               if (tenant.ehr == domain::ehr_kind::oracle_health) {
-                promise.deliver(fail(domain::errc::conflict,
-                                     "oracle_health endpoints have no validation step; an admin "
-                                     "approves them directly"));
+                promise.deliver(
+                  to_caf_error(domain::errc::conflict,
+                               "oracle_health endpoints have no validation step; an admin "
+                               "approves them directly"));
                 return;
               }
               begin_for_revision(self, promise, std::move(tenant), approver);
@@ -222,22 +218,24 @@ approval_flow spawn_approval_flow(caf::actor_system& system, approval_flow_args 
         touch(self);
         auto& st = self->state;
         if (!st.current)
-          return fail(domain::errc::conflict,
-                      "no validation of " + revision_name(st) +
-                        " is pending (never begun, or used, replaced or expired); begin again");
+          return to_caf_error(
+            domain::errc::conflict,
+            "no validation of " + revision_name(st) +
+              " is pending (never begun, or used, replaced or expired); begin again");
         if (!fhir::constant_time_equal(state, st.current->secrets.state))
-          return fail(domain::errc::invalid_argument,
-                      "the state does not match the pending validation of " + revision_name(st));
+          return to_caf_error(
+            domain::errc::invalid_argument,
+            "the state does not match the pending validation of " + revision_name(st));
         // A matching state is used up whatever happens next, so a leaked redirect URL cannot be
         // replayed, not even by the right account after a failed attempt.
         auto used = std::move(*st.current);
         st.current.reset();
         if (used.began_by != approver)
-          return fail(domain::errc::forbidden,
-                      "the validation of " + revision_name(st) + " was begun by another account");
+          return to_caf_error(domain::errc::forbidden, "the validation of " + revision_name(st) +
+                                                         " was begun by another account");
         if (st.clock() >= used.expires_at)
-          return fail(domain::errc::conflict,
-                      "the validation of " + revision_name(st) + " expired; begin again");
+          return to_caf_error(domain::errc::conflict,
+                              "the validation of " + revision_name(st) + " expired; begin again");
         auto promise = self->make_response_promise<domain::fhir_endpoint>();
         self
           ->request(st.tenant, st.request_timeout,

@@ -80,10 +80,6 @@ struct directory_state {
 
 using self_pointer = directory_impl::stateful_pointer<directory_state>;
 
-caf::error domain_error(domain::errc code, std::string message) {
-  return to_caf_error(domain::make_error(code, std::move(message)));
-}
-
 // -- idle lists ----------------------------------------------------------------------------------
 
 void unlist(directory_state& st, visit_entry& e) {
@@ -145,15 +141,20 @@ void fail_waiting(visit_entry& e, const caf::error& err) {
   for (auto& w : waiting) w(nullptr, err);
 }
 
-/// Makes `actor` the one serving `id`, and hands it the messages that waited.
+/// `id` is served by its actor again: it takes the messages that waited.
+void resume_serving(self_pointer self, const domain::visit_id& id, visit_entry& e) {
+  e.where = phase::live;
+  touch(self, id, e);
+  flush(e);
+}
+
+/// Makes the new `actor` the one serving `id` (linked, so a failure reaches the directory).
 void serve_with(self_pointer self, const domain::visit_id& id, visit_entry& e, visit_actor actor) {
   auto& st = self->state;
   self->link_to(actor);
   st.by_actor.insert_or_assign(actor.address(), id);
   e.actor = std::move(actor);
-  e.where = phase::live;
-  touch(self, id, e);
-  flush(e);
+  resume_serving(self, id, e);
 }
 
 /// Spawns an actor that loads the visit from the store.
@@ -162,7 +163,7 @@ void activate_from_store(self_pointer self, const domain::visit_id& id, visit_en
   auto& st = self->state;
   auto tenant = st.tenants.find(e.tenant);
   if (tenant == st.tenants.end()) {
-    fail_waiting(e, domain_error(domain::errc::not_found, "no tenant " + e.tenant.str()));
+    fail_waiting(e, to_caf_error(domain::errc::not_found, "no tenant " + e.tenant.str()));
     return;
   }
   serve_with(self, id, e,
@@ -175,7 +176,7 @@ void with_visit(self_pointer self, const domain::visit_id& id, waiter w) {
   auto& st = self->state;
   auto it = st.visits.find(id);
   if (it == st.visits.end()) {
-    w(nullptr, domain_error(domain::errc::not_found, "no open visit " + id.str()));
+    w(nullptr, to_caf_error(domain::errc::not_found, "no open visit " + id.str()));
     return;
   }
   auto& e = it->second;
@@ -241,7 +242,7 @@ void passivate(self_pointer self, const domain::visit_id& id, visit_entry& e) {
           return;
         auto& e = it->second;
         if (!answer.stopped) {  // busy: it stays
-          serve_with(self, id, e, e.actor);
+          resume_serving(self, id, e);
           return;
         }
         st.stats.passivations++;
@@ -266,7 +267,7 @@ void passivate(self_pointer self, const domain::visit_id& id, visit_entry& e) {
         if (it == st.visits.end() || it->second.where != phase::passivating ||
             it->second.actor != asked)
           return;
-        serve_with(self, id, it->second, it->second.actor);
+        resume_serving(self, id, it->second);
       });
 }
 
@@ -288,7 +289,7 @@ void on_visit_failure(self_pointer self, const domain::visit_id& id, const caf::
                   self->system().render(reason), st.args.options.max_restarts);
     e.where = phase::passivated;  // the next message tries again
     unlist(st, e);
-    fail_waiting(e, domain_error(domain::errc::unavailable,
+    fail_waiting(e, to_caf_error(domain::errc::unavailable,
                                  "visit " + id.str() + " keeps failing; try again later"));
     return;
   }
@@ -312,10 +313,10 @@ void write(self_pointer self, std::vector<storage::write_op> ops, write_continua
 caf::result<domain::visit_state> open_visit(self_pointer self, const domain::visit_info& info) {
   auto& st = self->state;
   if (st.tenants.find(info.tenant) == st.tenants.end())
-    return domain_error(domain::errc::not_found, "no tenant " + info.tenant.str());
+    return to_caf_error(domain::errc::not_found, "no tenant " + info.tenant.str());
   if (auto it = st.visits.find(info.id); it != st.visits.end()) {
     if (it->second.tenant != info.tenant)
-      return domain_error(domain::errc::not_found, "no open visit " + info.id.str());
+      return to_caf_error(domain::errc::not_found, "no open visit " + info.id.str());
     return route<domain::visit_state>(self, info.id, get_state_atom::value);
   }
   auto promise = self->make_response_promise<domain::visit_state>();
@@ -336,7 +337,7 @@ caf::result<domain::visit_state> open_visit(self_pointer self, const domain::vis
         auto it = st.visits.find(info.id);
         if (it == st.visits.end() || it->second.where != phase::opening) return;
         if (exists) {
-          fail_waiting(it->second, domain_error(domain::errc::conflict,
+          fail_waiting(it->second, to_caf_error(domain::errc::conflict,
                                                 "visit " + info.id.str() + " has ended"));
           forget(self, info.id);
           return;
@@ -370,7 +371,7 @@ caf::result<domain::visit_state> open_visit(self_pointer self, const domain::vis
 caf::result<tenant_handles> create_tenant(self_pointer self, const domain::tenant& t) {
   auto& st = self->state;
   if (st.tenants.find(t.id) != st.tenants.end())
-    return domain_error(domain::errc::conflict, "tenant " + t.id.str() + " already exists");
+    return to_caf_error(domain::errc::conflict, "tenant " + t.id.str() + " already exists");
   auto promise = self->make_response_promise<tenant_handles>();
   write(self, storage::tenant_ops(t), [self, t, promise](const caf::error& err) mutable {
     auto& st = self->state;
@@ -381,7 +382,7 @@ caf::result<tenant_handles> create_tenant(self_pointer self, const domain::tenan
     if (st.tenants.find(t.id) != st.tenants.end()) {
       if (promise.pending())
         promise.deliver(
-          domain_error(domain::errc::conflict, "tenant " + t.id.str() + " already exists"));
+          to_caf_error(domain::errc::conflict, "tenant " + t.id.str() + " already exists"));
       return;
     }
     auto& entry = add_tenant(self, t, {}, {});
@@ -423,6 +424,8 @@ void sweep(self_pointer self) {
       if (actor != nullptr) caf::anon_send(*actor, domain::command{domain::cmd::expire{}});
     });
   }
+  // Boards forget old ended visits every 12th sweep (a minute at the default interval): often
+  // enough for a day-long view, and each prune walks the whole board.
   if (++st.sweeps % 12 == 0) {
     auto cutoff = domain_now - std::chrono::duration_cast<domain::duration>(opt.board_keep_ended);
     for (auto& [id, t] : st.tenants) self->send(t.board, board_prune_atom::value, cutoff);
@@ -492,7 +495,7 @@ directory_impl::behavior_type directory_behavior(self_pointer self, const direct
       auto& st = self->state;
       auto it = st.tenants.find(id);
       if (it == st.tenants.end())
-        return domain_error(domain::errc::not_found, "no tenant " + id.str());
+        return to_caf_error(domain::errc::not_found, "no tenant " + id.str());
       return tenant_handles{it->second.actor, it->second.board};
     },
     [self](dir_open_visit_atom, const domain::visit_info& info) { return open_visit(self, info); },

@@ -3,16 +3,27 @@
 #include <caf/message.hpp>
 #include <caf/sec.hpp>
 
+#include <chrono>
 #include <string>
 #include <utility>
 
 namespace visitd::actors {
+
+// -- time ------------------------------------------------------------------------------------
+
+domain::timestamp wall_clock_now() {
+  return std::chrono::time_point_cast<domain::duration>(std::chrono::system_clock::now());
+}
 
 // -- errors ------------------------------------------------------------------------------------
 
 caf::error to_caf_error(const domain::error& err) {
   return caf::error{static_cast<std::uint8_t>(static_cast<int>(err.code) + 1),
                     domain_error_category, caf::make_message(err.message)};
+}
+
+caf::error to_caf_error(domain::errc code, std::string message) {
+  return to_caf_error(domain::make_error(code, std::move(message)));
 }
 
 domain::error to_domain_error(const caf::error& err) {

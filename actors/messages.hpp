@@ -13,6 +13,7 @@
 #include "domain/error.hpp"
 #include "domain/events.hpp"
 #include "domain/ids.hpp"
+#include "domain/time.hpp"
 #include "domain/visit.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -66,6 +67,11 @@ struct subscriber_dropped {
   std::uint64_t last_seq = 0;
 };
 
+// -- time ------------------------------------------------------------------------------------
+
+/// The wall clock as the domain counts time: what actors use unless a test passes its own clock.
+[[nodiscard]] domain::timestamp wall_clock_now();
+
 // -- errors ------------------------------------------------------------------------------------
 
 /// The CAF error category of domain errors.
@@ -74,6 +80,9 @@ inline constexpr caf::atom_value domain_error_category = caf::atom("visitd");
 /// A `caf::error` carrying `err`: code `errc + 1` (CAF reserves 0 for "no error") in the
 /// `domain_error_category`, with the message as its context.
 [[nodiscard]] caf::error to_caf_error(const domain::error& err);
+
+/// `to_caf_error(domain::make_error(code, message))`.
+[[nodiscard]] caf::error to_caf_error(domain::errc code, std::string message);
 
 /// The domain error a `caf::error` stands for: the original for a `to_caf_error` error,
 /// `timeout` for CAF's request timeout, `unavailable` for anything else (a dead actor, ...).

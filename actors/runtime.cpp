@@ -54,9 +54,7 @@ public:
     directory_args args;
     args.journal = &journal;
     args.store = &store;
-    args.clock = [] {
-      return std::chrono::time_point_cast<domain::duration>(std::chrono::system_clock::now());
-    };
+    args.clock = wall_clock_now;
     args.options.compact_after = options.compact_after;
     args.options.passivate_after = options.passivate_after;
     args.options.request_timeout = options.request_timeout;

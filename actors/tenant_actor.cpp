@@ -174,17 +174,17 @@ tenant_actor spawn_tenant_actor(caf::actor_system& system, tenant_actor_args arg
             return endpoint_match{st.tenant.id, e.id, *in_force};
           for (const auto& r : e.revisions) registered |= r.settings.base_url == url;
         }
-        return to_caf_error(domain::make_error(
-          domain::errc::not_found,
-          registered ? "the endpoint for " + url + " has no approved revision"
-                     : "no endpoint of tenant " + st.tenant.id.str() + " uses " + url));
+        return to_caf_error(domain::errc::not_found,
+                            registered
+                              ? "the endpoint for " + url + " has no approved revision"
+                              : "no endpoint of tenant " + st.tenant.id.str() + " uses " + url);
       },
       [self](journal_ack_atom, std::uint64_t id, const caf::error& err) { on_ack(self, id, err); },
       [self](journal_timeout_atom, std::uint64_t id) {
         auto& st = self->state;
         if (st.in_flight && st.in_flight->id == id && st.in_flight->promise.pending())
-          st.in_flight->promise.deliver(to_caf_error(domain::make_error(
-            domain::errc::timeout, "the store did not confirm the change in time")));
+          st.in_flight->promise.deliver(
+            to_caf_error(domain::errc::timeout, "the store did not confirm the change in time"));
       },
     };
   };

@@ -69,15 +69,11 @@ void remove_subscriber(self_pointer self, const caf::actor_addr& addr) {
 void record(self_pointer self, const visit_summary& v) {
   auto& st = self->state;
   auto [it, inserted] = st.visits.try_emplace(v.visit, v);
-  if (!inserted) {
-    // Summaries may arrive out of order only across a visit actor restart; never go backwards.
-    if (v.last_seq < it->second.last_seq) return;
-    if (!board_relevant_change(it->second, v)) {
-      it->second = v;
-      return;
-    }
-    it->second = v;
-  }
+  // Summaries may arrive out of order only across a visit actor restart; never go backwards.
+  if (!inserted && v.last_seq < it->second.last_seq) return;
+  const bool relevant = inserted || board_relevant_change(it->second, v);
+  it->second = v;
+  if (!relevant) return;
   ++st.seq;
   std::vector<caf::actor_addr> too_slow;
   for (auto& sub : st.subscribers) {
@@ -103,8 +99,7 @@ tenant_board::behavior_type board_behavior(self_pointer self, const tenant_board
     [self](board_subscribe_atom, const board_subscriber& sub,
            const department_filter& department) -> caf::result<std::uint64_t> {
       auto& st = self->state;
-      if (!sub)
-        return to_caf_error(domain::make_error(domain::errc::invalid_argument, "no subscriber"));
+      if (!sub) return to_caf_error(domain::errc::invalid_argument, "no subscriber");
       remove_subscriber(self, sub.address());
       self->monitor(sub);
       st.subscribers.push_back({sub, department, {}});

@@ -251,9 +251,9 @@ void process_queue(self_pointer self) {
   while (!lv.in_flight && !lv.queue.empty()) {
     auto& front = lv.queue.front();
     if (self->clock().now() - front.queued_at > env.limits.max_queue_wait) {
-      answer(front.promise, to_caf_error(domain::make_error(
-                              domain::errc::timeout,
-                              "visit actor: the command waited too long and was not executed")));
+      answer(front.promise,
+             to_caf_error(domain::errc::timeout,
+                          "visit actor: the command waited too long and was not executed"));
       lv.queue.erase(lv.queue.begin());
       continue;
     }
@@ -305,15 +305,17 @@ void on_journal_ack(self_pointer self, std::uint64_t id, const caf::error& err) 
     // Nothing of the group was written: the state stays as it was and nothing is published.
     answer(done.promise, err);
   } else {
-    auto before = summarize(lv.visit);
+    // Summaries only for a board: without one, the hot path pays nothing for them.
+    std::optional<visit_summary> before;
+    if (st.env->board) before = summarize(lv.visit);
     for (const auto& e : done.events) {
       domain::apply(lv.visit, e);
       remember(st, lv, e);
     }
     publish(self, lv, done.events);
-    if (st.env->board) {
+    if (before) {
       auto after = summarize(lv.visit);
-      if (board_relevant_change(before, after)) self->send(st.env->board, after);
+      if (board_relevant_change(*before, after)) self->send(st.env->board, after);
     }
     arm_expiry(self);
     // Pending unless the append timed out first: that requester was told "timeout" (outcome
@@ -348,8 +350,7 @@ caf::error on_failure(self_pointer self, std::exception_ptr& failure) {
   }
   auto& st = self->state;
   if (st.live) {
-    auto refused = to_caf_error(
-      domain::make_error(domain::errc::unavailable, "visit actor failed and is restarting"));
+    auto refused = to_caf_error(domain::errc::unavailable, "visit actor failed and is restarting");
     if (st.live->in_flight) answer(st.live->in_flight->promise, refused);
     for (auto& q : st.live->queue) answer(q.promise, refused);
     drop_all_subscribers(self, "visit restarted");
@@ -368,16 +369,14 @@ visit_impl::behavior_type visit_behavior(self_pointer self) {
       auto& st = self->state;
       auto& lv = thaw(st);
       if (lv.queue.size() >= st.env->limits.max_queued_commands)
-        return to_caf_error(
-          domain::make_error(domain::errc::unavailable, "visit actor: too many queued commands"));
+        return to_caf_error(domain::errc::unavailable, "visit actor: too many queued commands");
       auto promise = self->make_response_promise<command_reply>();
       enqueue(self, std::move(cmd), promise);
       return promise;
     },
     [self](subscribe_atom, const visit_subscriber& sub) -> caf::result<std::uint64_t> {
       auto& lv = thaw(self->state);
-      if (!sub)
-        return to_caf_error(domain::make_error(domain::errc::invalid_argument, "no subscriber"));
+      if (!sub) return to_caf_error(domain::errc::invalid_argument, "no subscriber");
       // The snapshot holds every acknowledged event; an in-flight append is published to this
       // subscriber like to every other one when it is acknowledged, so nothing is missed.
       auto& entry = add_subscriber(self, lv, sub, lv.visit.last_seq);
@@ -389,15 +388,14 @@ visit_impl::behavior_type visit_behavior(self_pointer self) {
            std::uint64_t after) -> caf::result<std::uint64_t> {
       auto& st = self->state;
       auto& lv = thaw(st);
-      if (!sub)
-        return to_caf_error(domain::make_error(domain::errc::invalid_argument, "no subscriber"));
+      if (!sub) return to_caf_error(domain::errc::invalid_argument, "no subscriber");
       if (after > lv.visit.last_seq)
-        return to_caf_error(domain::make_error(domain::errc::invalid_argument,
-                                               std::string{"resume after seq "}
-                                                 .append(std::to_string(after))
-                                                 .append(" is ahead of the visit (last seq ")
-                                                 .append(std::to_string(lv.visit.last_seq))
-                                                 .append(")")));
+        return to_caf_error(domain::errc::invalid_argument,
+                            std::string{"resume after seq "}
+                              .append(std::to_string(after))
+                              .append(" is ahead of the visit (last seq ")
+                              .append(std::to_string(lv.visit.last_seq))
+                              .append(")"));
       auto missed = events_after(st, lv, after);
       if (!missed) return to_caf_error(missed.err());
       auto& entry = add_subscriber(self, lv, sub, after);
@@ -446,9 +444,9 @@ visit_impl::behavior_type visit_behavior(self_pointer self) {
       // Keep waiting for the acknowledgement (later commands stay queued): only then is it known
       // whether the events are durable, and decide must see them if they are.
       st.live->in_flight->promise.deliver(
-        to_caf_error(domain::make_error(domain::errc::timeout,
-                                        "visit actor: the journal did not acknowledge in time; the "
-                                        "command's outcome is unknown")));
+        to_caf_error(domain::errc::timeout,
+                     "visit actor: the journal did not acknowledge in time; the "
+                     "command's outcome is unknown"));
     },
     [self](expiry_atom, domain::timestamp armed_for) { on_expiry_timer(self, armed_for); },
   };

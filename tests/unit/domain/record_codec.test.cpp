@@ -25,24 +25,8 @@ using testing::did;
 using testing::euid;
 using testing::jid;
 using testing::make_id;
+using testing::must;
 using testing::pid;
-
-/// The value of `r`; aborts the test binary when a domain call the fixtures rely on fails.
-template <class T>
-T must(result<T> r) {
-  if (!r) {
-    ADD_FAILURE() << "fixture step failed: " << r.err().message;
-    std::abort();
-  }
-  return std::move(r).value();
-}
-
-void must(result<void> r) {
-  if (!r) {
-    ADD_FAILURE() << "fixture step failed: " << r.err().message;
-    std::abort();
-  }
-}
 
 // -- realistic records, made through the domain's own constructors and transitions -----------
 

@@ -1,6 +1,7 @@
 #include "domain/state_codec.hpp"
 
 #include "domain/record_codec.hpp"
+#include "random_commands.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -23,21 +24,14 @@ namespace {
 using testing::t0;
 
 using namespace std::chrono_literals;
+using testing::cast;
 using testing::did;
 using testing::euid;
+using testing::generator;
 using testing::jid;
 using testing::make_id;
+using testing::must;
 using testing::pid;
-
-/// The value of `r`; aborts the test binary when a domain call the fixtures rely on fails.
-template <class T>
-T must(result<T> r) {
-  if (!r) {
-    ADD_FAILURE() << "fixture step failed: " << r.err().message;
-    std::abort();
-  }
-  return std::move(r).value();
-}
 
 visit_info small_info() {
   return must(make_visit_info(make_id<visit_id>("v"), make_id<tenant_id>("t"),
@@ -151,65 +145,6 @@ visit_state full_state() {
 constexpr std::uint64_t base_seed = 20261126;
 constexpr int sequences = 3000;
 constexpr int steps_per_sequence = 40;
-
-struct cast_member {
-  participant_id id;
-  participant_role role;
-  participant_identity identity;
-};
-
-std::vector<cast_member> cast() {
-  return {
-    {pid("doc1"), participant_role::provider, euid("Practitioner/1")},
-    {pid("doc2"), participant_role::provider, euid("Practitioner/2")},
-    {pid("pat1"), participant_role::patient, jid("j-pat1")},
-    {pid("pat2"), participant_role::patient, euid("Patient/7")},
-    {pid("gst1"), participant_role::guest, jid("j-gst1")},
-  };
-}
-
-class generator {
-public:
-  explicit generator(std::uint64_t seed) : rng_(seed) {}
-
-  std::uint64_t below(std::uint64_t n) { return rng_() % n; }
-  bool coin(int percent) { return below(100) < static_cast<std::uint64_t>(percent); }
-
-  command next(const std::vector<cast_member>& people) {
-    const auto& who = people[below(people.size())];
-    const auto& other = people[below(people.size())];
-    const device_id dev = devices_[below(devices_.size())];
-    switch (below(11)) {
-      case 0:
-      case 1:
-      case 2: return cmd::join{who.id, dev, who.role, who.identity};
-      case 3:
-      case 4: return cmd::leave{who.id, dev};
-      case 5: return cmd::admit{who.id, other.id};
-      case 6: return cmd::admit_all{who.id};
-      case 7: return cmd::deny{who.id, other.id, static_cast<deny_reason>(below(4))};
-      case 8: return cmd::return_to_lobby{who.id, other.id};
-      case 9:
-        if (coin(5)) return cmd::end{who.id};
-        if (coin(5)) return cmd::expire{};
-        return cmd::leave{who.id, dev};
-      default: return cmd::report_device_test{who.id, dev, coin(50), coin(50), coin(50)};
-    }
-  }
-
-  duration step() {
-    switch (below(4)) {
-      case 0: return 0us;
-      case 1: return std::chrono::seconds{below(30)};
-      case 2: return std::chrono::seconds{below(240)};  // around the 2 min rejoin grace
-      default: return std::chrono::minutes{below(40)};  // sometimes past the idle timeout
-    }
-  }
-
-private:
-  std::mt19937_64 rng_;
-  std::array<device_id, 3> devices_{did("d1"), did("d2"), did("d3")};
-};
 
 /// Calls `each` with every state reached by the random sequences (after each accepted command).
 template <class Each>

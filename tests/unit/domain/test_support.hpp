@@ -2,6 +2,7 @@
 
 // Test helpers shared by the domain tests: build ids from literals that are known to be valid.
 
+#include "domain/error.hpp"
 #include "domain/ids.hpp"
 #include "domain/time.hpp"
 
@@ -39,6 +40,23 @@ inline join_id jid(std::string_view text) {
 }
 inline account_id aid(std::string_view text) {
   return make_id<account_id>(text);
+}
+
+/// The value of `r`; aborts the test binary when a domain call the fixtures rely on fails.
+template <class T>
+T must(result<T> r) {
+  if (!r) {
+    ADD_FAILURE() << "fixture step failed: " << r.err().message;
+    std::abort();
+  }
+  return std::move(r).value();
+}
+
+inline void must(result<void> r) {
+  if (!r) {
+    ADD_FAILURE() << "fixture step failed: " << r.err().message;
+    std::abort();
+  }
 }
 
 /// A fixed instant the tests count from (2019-12-25, well clear of the epoch).
