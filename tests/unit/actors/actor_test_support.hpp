@@ -7,10 +7,12 @@
 #include "actors/visit_actor.hpp"
 #include "storage/journal.hpp"
 #include "storage/store.hpp"
+#include "tests/unit/storage/store_fixture.hpp"
 
 #include <caf/all.hpp>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -130,5 +132,45 @@ inline visit_subscriber::behavior_type recording_subscriber(
     },
   };
 }
+
+/// A real, threaded actor system over a RocksDB store in a temp dir and its group-commit
+/// journal, for protocol tests that need real timing rather than the test coordinator.
+class live_actor_test : public ::testing::Test {
+protected:
+  explicit live_actor_test(std::string_view dir_name) : dir_(dir_name), system_(config()) {
+    auto s = storage::open_rocksdb_store({dir_.path(), storage::durability::sync});
+    EXPECT_TRUE(s);
+    store_ = std::move(*s);
+    journal_ = storage::start_journal(*store_);
+  }
+  ~live_actor_test() override {
+    system_.registry().await_running_count_equal(0);
+    journal_->stop();
+    store_.reset();
+  }
+
+  /// Sends `xs` to `dest` and waits (at most 10 s) for the reply: the value, or the domain error.
+  template <class T, class Handle, class... Ts>
+  domain::result<T> ask(const Handle& dest, Ts&&... xs) {
+    caf::scoped_actor self{system_};
+    std::optional<domain::result<T>> out;
+    self->request(dest, std::chrono::seconds{10}, std::forward<Ts>(xs)...)
+      .receive([&](T& value) { out.emplace(std::move(value)); },
+               [&](caf::error& err) { out.emplace(to_domain_error(err)); });
+    return std::move(*out);
+  }
+
+  storage::testing::temp_dir dir_;
+  caf::actor_system system_;
+  std::unique_ptr<storage::store> store_;
+  std::unique_ptr<storage::journal> journal_;
+
+private:
+  static caf::actor_system_config& config() {
+    static caf::actor_system_config cfg;
+    cfg.set("scheduler.max-threads", 2);
+    return cfg;
+  }
+};
 
 }  // namespace visitd::actors::testing

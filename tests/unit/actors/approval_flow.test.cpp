@@ -2,6 +2,7 @@
 
 #include "actors/tenant_actor.hpp"
 #include "storage/journal.hpp"
+#include "tests/unit/actors/actor_test_support.hpp"
 #include "tests/unit/storage/store_fixture.hpp"
 
 #include <caf/all.hpp>
@@ -45,24 +46,11 @@ struct flow_limits {
   std::chrono::milliseconds idle_lifetime = 24h;
 };
 
-class approval_flow_test : public ::testing::Test {
+class approval_flow_test : public testing::live_actor_test {
 protected:
-  approval_flow_test() : system_(config()) {
-    auto s = storage::open_rocksdb_store({dir_.path(), storage::durability::sync});
-    EXPECT_TRUE(s);
-    store_ = std::move(*s);
-    journal_ = storage::start_journal(*store_);
-  }
+  approval_flow_test() : live_actor_test("visitd-approval") {}
   ~approval_flow_test() override {
     for (const auto& a : actors_) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-    system_.registry().await_running_count_equal(0);
-    journal_->stop();
-    store_.reset();
-  }
-  static caf::actor_system_config& config() {
-    static caf::actor_system_config cfg;
-    cfg.set("scheduler.max-threads", 2);
-    return cfg;
   }
 
   /// The fake time both actors read (on their threads); tests move it forward by hand.
@@ -113,17 +101,6 @@ protected:
     return ask<fhir_endpoint>(actor, std::move(command));
   }
 
-  /// Sends `xs` to `dest` and waits for the reply: the value, or the domain error.
-  template <class T, class Handle, class... Ts>
-  result<T> ask(const Handle& dest, Ts&&... xs) {
-    caf::scoped_actor self{system_};
-    std::optional<result<T>> out;
-    self->request(dest, 10s, std::forward<Ts>(xs)...)
-      .receive([&](T& value) { out.emplace(std::move(value)); },
-               [&](caf::error& err) { out.emplace(to_domain_error(err)); });
-    return std::move(*out);
-  }
-
   result<pending_validation> begin(const approval_flow& flow, std::string_view account) {
     return ask<pending_validation>(flow, begin_validation_atom::value, id<account_id>(account));
   }
@@ -158,10 +135,6 @@ protected:
     return normal;
   }
 
-  storage::testing::temp_dir dir_{"visitd-approval"};
-  caf::actor_system system_;
-  std::unique_ptr<storage::store> store_;
-  std::unique_ptr<storage::journal> journal_;
   std::shared_ptr<std::atomic<std::int64_t>> offset_us_ =
     std::make_shared<std::atomic<std::int64_t>>(0);
   std::vector<caf::actor> actors_;

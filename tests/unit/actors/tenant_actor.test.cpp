@@ -3,6 +3,7 @@
 #include "storage/catalog.hpp"
 #include "storage/journal.hpp"
 #include "storage/recovery.hpp"
+#include "tests/unit/actors/actor_test_support.hpp"
 #include "tests/unit/storage/store_fixture.hpp"
 
 #include <caf/all.hpp>
@@ -54,28 +55,14 @@ private:
   std::vector<std::pair<std::vector<storage::write_op>, completion>> pending_;
 };
 
-class tenant_actor_test : public ::testing::Test {
+class tenant_actor_test : public testing::live_actor_test {
 protected:
-  tenant_actor_test() : system_(config()) {
-    auto s = storage::open_rocksdb_store({dir_.path(), storage::durability::sync});
-    EXPECT_TRUE(s);
-    store_ = std::move(*s);
-    journal_ = storage::start_journal(*store_);
+  tenant_actor_test() : live_actor_test("visitd-tenant") {
     auto t =
       make_tenant(id<tenant_id>("t1"), "General Hospital", "eu-west", {id<account_id>("admin")},
                   id<account_id>("approver"), ehr_kind::generic_smart);
     EXPECT_TRUE(t);
     tenant_ = *t;
-  }
-  ~tenant_actor_test() override {
-    system_.registry().await_running_count_equal(0);
-    journal_->stop();
-    store_.reset();
-  }
-  static caf::actor_system_config& config() {
-    static caf::actor_system_config cfg;
-    cfg.set("scheduler.max-threads", 2);
-    return cfg;
   }
 
   tenant_actor spawn(storage::journal& journal, std::chrono::milliseconds timeout = 5s) {
@@ -89,30 +76,17 @@ protected:
 
   /// Sends `command` and waits for the reply: the endpoint, or the domain error.
   result<fhir_endpoint> change(const tenant_actor& actor, endpoint_command command) {
-    caf::scoped_actor self{system_};
-    std::optional<result<fhir_endpoint>> out;
-    self->request(actor, 10s, std::move(command))
-      .receive([&](const fhir_endpoint& e) { out.emplace(e); },
-               [&](const caf::error& err) { out.emplace(to_domain_error(err)); });
-    return *out;
+    return ask<fhir_endpoint>(actor, std::move(command));
   }
 
   result<endpoint_match> find(const tenant_actor& actor, const std::string& url) {
-    caf::scoped_actor self{system_};
-    std::optional<result<endpoint_match>> out;
-    self->request(actor, 10s, find_endpoint_atom::value, url)
-      .receive([&](const endpoint_match& m) { out.emplace(m); },
-               [&](const caf::error& err) { out.emplace(to_domain_error(err)); });
-    return *out;
+    return ask<endpoint_match>(actor, find_endpoint_atom::value, url);
   }
 
   std::vector<fhir_endpoint> list(const tenant_actor& actor) {
-    caf::scoped_actor self{system_};
-    std::vector<fhir_endpoint> out;
-    self->request(actor, 10s, list_endpoints_atom::value)
-      .receive([&](const std::vector<fhir_endpoint>& e) { out = e; },
-               [&](const caf::error&) { ADD_FAILURE() << "list failed"; });
-    return out;
+    auto listed = ask<std::vector<fhir_endpoint>>(actor, list_endpoints_atom::value);
+    if (!listed) ADD_FAILURE() << "list failed";
+    return listed ? *listed : std::vector<fhir_endpoint>{};
   }
 
   static endpoint_settings settings(std::string_view url) {
@@ -122,10 +96,6 @@ protected:
     return *s;
   }
 
-  storage::testing::temp_dir dir_{"visitd-tenant"};
-  caf::actor_system system_;
-  std::unique_ptr<storage::store> store_;
-  std::unique_ptr<storage::journal> journal_;
   tenant tenant_;
 };
 

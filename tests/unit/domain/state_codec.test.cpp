@@ -412,25 +412,8 @@ TEST(state_codec, random_bytes_and_mutations_never_crash_and_stay_canonical) {
   std::size_t accepted_mutants = 0;
   constexpr int cases = 100000;
   for (int i = 0; i < cases; ++i) {
-    std::string bytes;
     const bool mutant = i % 4 != 0;
-    if (!mutant) {
-      bytes.resize(rng() % 96);
-      for (auto& c : bytes) c = static_cast<char>(rng());
-      if (!bytes.empty() && rng() % 2) bytes[0] = static_cast<char>(visit_state_format_version);
-    } else {
-      bytes = corpus[rng() % corpus.size()];
-      const int edits = 1 + static_cast<int>(rng() % 3);
-      for (int k = 0; k < edits && !bytes.empty(); ++k) {
-        const std::size_t at = rng() % bytes.size();
-        switch (rng() % 8) {
-          case 0: bytes[at] = static_cast<char>(rng()); break;
-          case 1: bytes.insert(at, 1, static_cast<char>(rng())); break;
-          case 2: bytes.erase(at, 1); break;
-          default: bytes[at] = static_cast<char>(bytes[at] ^ (1 << (rng() % 8))); break;
-        }
-      }
-    }
+    const auto bytes = testing::fuzz_input(rng, corpus, visit_state_format_version, 96, mutant);
     auto r = decode_state(bytes);
     if (r) {
       if (mutant) ++accepted_mutants;

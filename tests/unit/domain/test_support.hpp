@@ -11,7 +11,10 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <random>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace visitd::domain::testing {
 
@@ -57,6 +60,32 @@ inline void must(result<void> r) {
     ADD_FAILURE() << "fixture step failed: " << r.err().message;
     std::abort();
   }
+}
+
+/// One input for the decoders' fuzz tests: when `mutant`, a corpus entry with 1..3 random edits
+/// (byte replaced, inserted, removed or bit flipped); otherwise up to `max_random_bytes` random
+/// bytes, half the time starting with the format `version` so they reach past the version check.
+inline std::string fuzz_input(std::mt19937_64& rng, const std::vector<std::string>& corpus,
+                              std::uint8_t version, std::size_t max_random_bytes, bool mutant) {
+  std::string bytes;
+  if (!mutant) {
+    bytes.resize(rng() % max_random_bytes);
+    for (auto& c : bytes) c = static_cast<char>(rng());
+    if (!bytes.empty() && rng() % 2) bytes[0] = static_cast<char>(version);
+    return bytes;
+  }
+  bytes = corpus[rng() % corpus.size()];
+  const int edits = 1 + static_cast<int>(rng() % 3);
+  for (int k = 0; k < edits && !bytes.empty(); ++k) {
+    const std::size_t at = rng() % bytes.size();
+    switch (rng() % 8) {
+      case 0: bytes[at] = static_cast<char>(rng()); break;
+      case 1: bytes.insert(at, 1, static_cast<char>(rng())); break;
+      case 2: bytes.erase(at, 1); break;
+      default: bytes[at] = static_cast<char>(bytes[at] ^ (1 << (rng() % 8))); break;
+    }
+  }
+  return bytes;
 }
 
 /// A fixed instant the tests count from (2019-12-25, well clear of the epoch).
