@@ -372,6 +372,8 @@ caf::result<tenant_handles> create_tenant(self_pointer self, const domain::tenan
   auto& st = self->state;
   if (st.tenants.find(t.id) != st.tenants.end())
     return to_caf_error(domain::errc::conflict, "tenant " + t.id.str() + " already exists");
+  if (auto known = domain::require_known_region(st.args.regions, t.region); !known)
+    return to_caf_error(known.err());
   auto promise = self->make_response_promise<tenant_handles>();
   write(self, storage::tenant_ops(t), [self, t, promise](const caf::error& err) mutable {
     auto& st = self->state;

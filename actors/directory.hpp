@@ -16,7 +16,8 @@
 //
 // Interface (`directory`):
 //   (dir_create_tenant_atom, tenant)       -> tenant_handles; the tenant is durable first.
-//                                             `conflict` if it exists.
+//                                             `conflict` if it exists, `invalid_argument` if
+//                                             its region is not one this box serves.
 //   (dir_tenant_atom, tenant id)           -> tenant_handles, or `not_found`.
 //   (dir_open_visit_atom, visit_info)      -> the visit's state: a new visit is created durably;
 //                                             an open one (live or passivated) is looked up.
@@ -33,6 +34,7 @@
 #include "actors/tenant_actor.hpp"
 #include "actors/tenant_board.hpp"
 #include "actors/visit_actor.hpp"
+#include "domain/regions.hpp"
 #include "domain/tenant.hpp"
 #include "domain/visit.hpp"
 #include "storage/recovery.hpp"
@@ -71,6 +73,9 @@ struct directory_args {
   const storage::store* store = nullptr;  ///< Must outlive the directory.
   clock_function clock;
   domain::visit_policy policy;
+  /// The regions this box serves (config `regions`): a new tenant outside them is refused.
+  /// Tenants already stored load whatever their region (the operator may drop one later).
+  domain::region_list regions;
   visit_actor_limits limits;
   bool expiry_timers = true;
   directory_options options;

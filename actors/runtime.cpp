@@ -58,6 +58,7 @@ public:
     args.options.compact_after = options.compact_after;
     args.options.passivate_after = options.passivate_after;
     args.options.request_timeout = options.request_timeout;
+    args.regions = options.regions;
     args.recovered = std::move(recovered);
     directory_ = spawn_directory(system_, std::move(args));
   }

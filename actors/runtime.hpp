@@ -5,6 +5,7 @@
 // asynchronous: callers pass a completion callback, which is invoked on a CAF worker thread.
 
 #include "domain/error.hpp"
+#include "domain/regions.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -27,6 +28,8 @@ struct runtime_options {
   /// Idle visit actors keep their state encoded after this, and stop after `passivate_after`.
   std::chrono::milliseconds compact_after{std::chrono::seconds{30}};
   std::chrono::milliseconds passivate_after{std::chrono::minutes{10}};
+  /// The regions this box serves; new tenants must be in one of them.
+  domain::region_list regions{};
 };
 
 /// Owns the actor system. Destroying it stops every actor and joins the scheduler threads.

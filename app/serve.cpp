@@ -96,7 +96,8 @@ int serve(const config& settings) {
 
   // The single path for durable writes; actors reach it through completions, never blocking.
   auto journal = storage::start_journal(**store);
-  auto runtime = actors::start_runtime({.actor_threads = settings.actor_threads}, **store, *journal,
+  auto runtime = actors::start_runtime(
+    {.actor_threads = settings.actor_threads, .regions = settings.regions}, **store, *journal,
                                        std::move(*recovered));
   auto retention =
     std::make_unique<retention_runner>(**store, settings.retention, settings.retention_interval);

@@ -116,6 +116,7 @@ protected:
       if (fail_clock_) throw std::runtime_error("injected failure");
       return now_;
     };
+    args.regions = domain::make_region_list("local, eu-west").value();
     args.expiry_timers = false;  // the tests drive expiry through the directory's sweep
     options.detached_loader = false;
     options.compact_after = 10s;
@@ -245,6 +246,26 @@ TEST_F(directory_test, creates_tenants_durably) {
   EXPECT_EQ(recovered->tenants[0].id.str(), "t-2");
   auto found = ask<tenant_handles>(dir_tenant_atom::value, id<domain::tenant_id>("t-2"));
   EXPECT_TRUE(found->reply);
+}
+
+TEST_F(directory_test, refuses_a_tenant_outside_the_configured_regions) {
+  start();
+  auto t = make_tenant("t-3");
+  t.region = "us-east";
+  auto refused = ask<tenant_handles>(dir_create_tenant_atom::value, t);
+  settle();
+  ASSERT_TRUE(refused->error);
+  EXPECT_EQ(refused->error->code, domain::errc::invalid_argument);
+  EXPECT_NE(refused->error->message.find("local, eu-west"), std::string::npos)
+    << refused->error->message;
+  auto recovered = storage::recover(*store_);
+  ASSERT_TRUE(recovered);
+  EXPECT_TRUE(recovered->tenants.empty()) << "a refused tenant was written";
+
+  t.region = "eu-west";
+  auto accepted = ask<tenant_handles>(dir_create_tenant_atom::value, t);
+  settle();
+  EXPECT_TRUE(accepted->reply) << accepted->error->message;
 }
 
 TEST_F(directory_test, passivates_idle_visits_and_reactivates_them_transparently) {
