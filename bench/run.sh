@@ -9,7 +9,9 @@
 #                            visits, then durable events/s through 10k visit actors vs raw
 #                            batched RocksDB; last lines: bytes_per_visit=<at 1M> (target
 #                            <= 2048), durable_events_vs_raw_batched=<ratio> (target >= 0.5).
-#                            Join->subscriber latency: not yet.
+#                            Then join->subscriber latency (p50/p99/p99.9) at 10k and 50k
+#                            events/s through 10k visit actors, durable; last line:
+#                            join_to_subscriber_p99_us=<at 50k/s> (target <= 1000).
 # Medians of 5 repetitions; set VISITD_BENCH_DIR to measure on another disk (default: /tmp).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,10 +34,12 @@ case "$suite" in
     out=$(mktemp)
     "$root/build/release/bench/actors_bench" memory 100000 1000000 > "$out"
     "$root/build/release/bench/actors_bench" throughput 10000 10 >> "$out"
+    "$root/build/release/bench/actors_bench" latency 10000 10000 50000 >> "$out"
     # Details first, then the headline figures last, in the order the actors issue names them.
-    grep -vE '^(bytes_per_visit|durable_events_vs_raw_batched)=' "$out"
+    grep -vE '^(bytes_per_visit|durable_events_vs_raw_batched|join_to_subscriber_p99_us)=' "$out"
     grep -E '^bytes_per_visit=' "$out"
     grep -E '^durable_events_vs_raw_batched=' "$out"
+    grep -E '^join_to_subscriber_p99_us=' "$out"
     rm -f "$out"
     ;;
   *) echo "usage: $0 journal|codec|recovery|actors" >&2; exit 2 ;;
