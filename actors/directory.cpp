@@ -11,6 +11,7 @@
 #include <functional>
 #include <list>
 #include <map>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -51,11 +52,21 @@ struct visit_entry {
   std::vector<clock_point> failures;  ///< Within the restart window.
 };
 
+/// A request waiting for a tenant's actor: called with it, or with null and the error that
+/// prevents it.
+using tenant_waiter = std::function<void(const tenant_actor*, const caf::error&)>;
+
 struct tenant_entry {
-  tenant_actor actor;
+  tenant_actor actor;  ///< Null while it restarts after a failure, or after giving up.
   tenant_board board;
   std::shared_ptr<const visit_environment> env;
+  bool restarting = false;
+  std::vector<tenant_waiter> waiting;
+  std::vector<clock_point> failures;  ///< Within the restart window.
 };
+
+/// One approval flow per endpoint revision.
+using flow_key = std::tuple<domain::tenant_id, domain::endpoint_id, domain::revision_number>;
 
 /// A journal write the directory waits for, and what to do with its outcome.
 using write_continuation = std::function<void(const caf::error&)>;
@@ -72,6 +83,8 @@ struct directory_state {
   std::list<domain::visit_id> active, compacted;
   /// Passivated visits that must be woken to expire.
   std::multimap<domain::timestamp, domain::visit_id> wake_at;
+  std::map<flow_key, approval_flow> flows;
+  std::unordered_map<caf::actor_addr, flow_key> flow_by_actor;
   std::map<std::uint64_t, write_continuation> writes;
   std::uint64_t next_write_id = 1;
   std::uint64_t sweeps = 0;
@@ -103,16 +116,23 @@ void touch(self_pointer self, const domain::visit_id& id, visit_entry& e) {
 
 // -- tenants -------------------------------------------------------------------------------------
 
+tenant_actor spawn_linked_tenant_actor(self_pointer self, const domain::tenant& t,
+                                       std::vector<domain::fhir_endpoint> endpoints) {
+  auto& st = self->state;
+  auto actor = spawn_tenant_actor(self->system(), {t, std::move(endpoints), st.args.journal,
+                                                   st.args.clock, st.args.limits.append_timeout});
+  self->link_to(actor);
+  return actor;
+}
+
 tenant_entry& add_tenant(self_pointer self, const domain::tenant& t,
                          std::vector<domain::fhir_endpoint> endpoints,
                          std::vector<visit_summary> summaries) {
   auto& st = self->state;
   tenant_entry entry;
-  entry.actor = spawn_tenant_actor(self->system(), {t, std::move(endpoints), st.args.journal,
-                                                    st.args.clock, st.args.limits.append_timeout});
+  entry.actor = spawn_linked_tenant_actor(self, t, std::move(endpoints));
   entry.board =
     spawn_tenant_board(self->system(), {std::move(summaries), st.args.limits.max_unacked_messages});
-  self->link_to(entry.actor);
   self->link_to(entry.board);
   auto env = std::make_shared<visit_environment>();
   env->policy = st.args.policy;
@@ -125,6 +145,115 @@ tenant_entry& add_tenant(self_pointer self, const domain::tenant& t,
   env->expiry_timer = st.args.expiry_timers;
   entry.env = std::move(env);
   return st.tenants.insert_or_assign(t.id, std::move(entry)).first->second;
+}
+
+void fail_waiting(tenant_entry& e, const caf::error& err) {
+  auto waiting = std::move(e.waiting);
+  e.waiting.clear();
+  for (auto& w : waiting) w(nullptr, err);
+}
+
+/// Spawns a new actor for tenant `id` from what the store holds, once the journal has settled
+/// anything the failed one left in flight; the requests that waited get it.
+void restart_tenant(self_pointer self, const domain::tenant_id& id) {
+  auto& st = self->state;
+  st.tenants.at(id).restarting = true;
+  self->request(st.loader, st.args.options.request_timeout, load_tenant_atom::value, id)
+    .then(
+      [self, id](storage::stored_tenant& stored) {
+        auto& e = self->state.tenants.at(id);
+        e.restarting = false;
+        e.actor = spawn_linked_tenant_actor(self, stored.tenant, std::move(stored.endpoints));
+        self->state.stats.restarts++;
+        spdlog::info("tenant actor restarted tenant={}", id.str());
+        auto actor = e.actor;
+        auto waiting = std::move(e.waiting);
+        e.waiting.clear();
+        for (auto& w : waiting) w(&actor, caf::error{});
+      },
+      [self, id](caf::error& err) {
+        auto& e = self->state.tenants.at(id);
+        e.restarting = false;
+        spdlog::error("tenant actor restart failed tenant={} reason=\"{}\"", id.str(),
+                      self->system().render(err));
+        fail_waiting(e, to_caf_error(domain::errc::unavailable,
+                                     "tenant " + id.str() + " is unavailable; try again later"));
+      });
+}
+
+/// Runs `w` with the tenant's actor now or once it has one (restarting it if it failed and was
+/// given up), or with an error.
+void with_tenant(self_pointer self, const domain::tenant_id& id, tenant_waiter w) {
+  auto& st = self->state;
+  auto it = st.tenants.find(id);
+  if (it == st.tenants.end()) {
+    w(nullptr, to_caf_error(domain::errc::not_found, "no tenant " + id.str()));
+    return;
+  }
+  auto& e = it->second;
+  if (e.actor) {
+    w(&e.actor, caf::error{});
+    return;
+  }
+  e.waiting.push_back(std::move(w));
+  if (!e.restarting) restart_tenant(self, id);
+}
+
+void on_tenant_failure(self_pointer self, const domain::tenant_id& id, const caf::error& reason) {
+  auto& st = self->state;
+  auto& e = st.tenants.at(id);
+  st.stats.failures++;
+  e.actor = nullptr;
+  // Its flows hold the old handle and stop with it; new requests get new flows.
+  std::erase_if(st.flows, [&](const auto& flow) { return std::get<0>(flow.first) == id; });
+  auto now = self->clock().now();
+  std::erase_if(e.failures,
+                [&](clock_point t) { return now - t > st.args.options.restart_window; });
+  e.failures.push_back(now);
+  if (e.failures.size() > st.args.options.max_restarts) {
+    st.stats.given_up++;
+    spdlog::error("tenant actor failed tenant={} reason=\"{}\" restarts_exhausted={}", id.str(),
+                  self->system().render(reason), st.args.options.max_restarts);
+    return;  // the next request for it tries again
+  }
+  spdlog::warn("tenant actor failed tenant={} reason=\"{}\" restarting", id.str(),
+               self->system().render(reason));
+  restart_tenant(self, id);
+}
+
+// -- approval flows ------------------------------------------------------------------------------
+
+caf::result<approval_flow> find_or_spawn_flow(self_pointer self, const flow_key& key) {
+  auto& st = self->state;
+  if (auto it = st.flows.find(key); it != st.flows.end()) return it->second;
+  auto promise = self->make_response_promise<approval_flow>();
+  with_tenant(self, std::get<0>(key),
+              [self, key, promise](const tenant_actor* tenant, const caf::error& err) mutable {
+                if (tenant == nullptr) {
+                  promise.deliver(err);
+                  return;
+                }
+                auto& st = self->state;
+                if (auto it = st.flows.find(key); it != st.flows.end()) {  // spawned meanwhile
+                  promise.deliver(it->second);
+                  return;
+                }
+                const auto& opt = st.args.options;
+                approval_flow_args args;
+                args.tenant = *tenant;
+                args.endpoint = std::get<1>(key);
+                args.revision = std::get<2>(key);
+                args.clock = st.args.clock;
+                args.validation_ttl = opt.validation_ttl;
+                args.request_timeout = opt.request_timeout;
+                args.idle_lifetime = opt.flow_idle_lifetime;
+                auto flow = spawn_approval_flow(self->system(), std::move(args));
+                self->link_to(flow);
+                st.flow_by_actor.insert_or_assign(flow.address(), key);
+                st.flows.insert_or_assign(key, flow);
+                promise.deliver(flow);
+              });
+  return promise;
 }
 
 // -- visits --------------------------------------------------------------------------------------
@@ -476,10 +605,27 @@ directory_impl::behavior_type directory_behavior(self_pointer self, const direct
       // A normal exit is a passivation, already handled with its answer.
       return;
     }
+    if (auto it = st.flow_by_actor.find(msg.source); it != st.flow_by_actor.end()) {
+      // A flow that is done, idle, or lost its tenant actor; the next request spawns another.
+      auto key = it->second;
+      st.flow_by_actor.erase(it);
+      if (auto flow = st.flows.find(key);
+          flow != st.flows.end() && flow->second.address() == msg.source)
+        st.flows.erase(flow);
+      if (msg.reason)
+        spdlog::warn("approval flow stopped endpoint={} reason=\"{}\"", std::get<1>(key).str(),
+                     self->system().render(msg.reason));
+      return;
+    }
     if (!msg.reason) return;  // a passivated visit's actor, already forgotten
+    for (const auto& [id, t] : st.tenants) {
+      if (t.actor && msg.source == t.actor.address()) {
+        on_tenant_failure(self, id, msg.reason);
+        return;
+      }
+    }
     bool ours = msg.source == st.loader.address();
-    for (const auto& [id, t] : st.tenants)
-      ours = ours || msg.source == t.actor.address() || msg.source == t.board.address();
+    for (const auto& [id, t] : st.tenants) ours = ours || msg.source == t.board.address();
     if (ours) {
       st.stats.failures++;
       spdlog::error("directory child failed reason=\"{}\"", self->system().render(msg.reason));
@@ -494,11 +640,19 @@ directory_impl::behavior_type directory_behavior(self_pointer self, const direct
   return {
     [self](dir_create_tenant_atom, const domain::tenant& t) { return create_tenant(self, t); },
     [self](dir_tenant_atom, const domain::tenant_id& id) -> caf::result<tenant_handles> {
-      auto& st = self->state;
-      auto it = st.tenants.find(id);
-      if (it == st.tenants.end())
-        return to_caf_error(domain::errc::not_found, "no tenant " + id.str());
-      return tenant_handles{it->second.actor, it->second.board};
+      auto promise = self->make_response_promise<tenant_handles>();
+      with_tenant(self, id,
+                  [self, id, promise](const tenant_actor* actor, const caf::error& err) mutable {
+                    if (actor == nullptr)
+                      promise.deliver(err);
+                    else
+                      promise.deliver(tenant_handles{*actor, self->state.tenants.at(id).board});
+                  });
+      return promise;
+    },
+    [self](dir_approval_flow_atom, const domain::tenant_id& tenant,
+           const domain::endpoint_id& endpoint, domain::revision_number revision) {
+      return find_or_spawn_flow(self, flow_key{tenant, endpoint, revision});
     },
     [self](dir_open_visit_atom, const domain::visit_info& info) { return open_visit(self, info); },
     [self](const domain::visit_id& id, domain::command& cmd) {
@@ -525,6 +679,7 @@ directory_impl::behavior_type directory_behavior(self_pointer self, const direct
       s.tenants = st.tenants.size();
       s.visits = st.visits.size();
       s.live_visits = st.by_actor.size();
+      s.approval_flows = st.flows.size();
       return s;
     },
     [self](journal_ack_atom, std::uint64_t id, caf::error& err) {

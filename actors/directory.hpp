@@ -26,10 +26,24 @@
 //   (visit id, X)                          -> as the visit actor answers X (command, subscribe,
 //                                             resume, unsubscribe, ack, get_state); `not_found`
 //                                             for a visit the directory does not know.
+//   (dir_approval_flow_atom, tenant id, endpoint id, revision)
+//                                          -> the approval flow of that endpoint revision: the
+//                                             live one, or a new one (flows keep a pending EHR
+//                                             sign-in in memory only; one per revision, so a
+//                                             sign-in begun through one is completed by it).
+//                                             `not_found` for an unknown tenant. The flow checks
+//                                             the endpoint and revision itself.
 //   (dir_stats_atom)                       -> directory_stats.
+//
+// Tenant actors are linked too: one that fails is restarted from the store (tenant and
+// endpoints, read by the loader after a journal barrier), with the same limit as visits;
+// requests for its handles wait meanwhile. Its approval flows stop with it (they hold the old
+// handle); the next request spawns new ones. A tenant board that fails is logged and counted
+// only: the summaries it held come from live visits and are rebuilt as they change.
 //
 // Ended visits are forgotten once passivated (their report row and events are in the store).
 
+#include "actors/approval_flow.hpp"
 #include "actors/messages.hpp"
 #include "actors/tenant_actor.hpp"
 #include "actors/tenant_board.hpp"
@@ -64,6 +78,10 @@ struct directory_options {
   std::chrono::milliseconds restart_window{std::chrono::minutes{1}};
   /// Ended visits stay on tenant boards this long after their scheduled start.
   std::chrono::hours board_keep_ended{24};
+  /// How long an approver's EHR sign-in (begun through an approval flow) can be completed.
+  std::chrono::milliseconds validation_ttl{std::chrono::minutes{10}};
+  /// An approval flow with no message for this long stops (the next request spawns another).
+  std::chrono::milliseconds flow_idle_lifetime{std::chrono::hours{1}};
   /// Run the store loader on its own thread (tests on CAF's test coordinator turn this off).
   bool detached_loader = true;
 };
@@ -94,8 +112,9 @@ struct directory_stats {
   std::uint64_t compactions = 0;  ///< Compact requests sent.
   std::uint64_t passivations = 0;
   std::uint64_t reactivations = 0;
-  std::uint64_t failures = 0;  ///< Visit actors that stopped abnormally.
-  std::uint64_t restarts = 0;
+  std::size_t approval_flows = 0;  ///< Live approval flows.
+  std::uint64_t failures = 0;      ///< Visit and tenant actors (and boards) that failed.
+  std::uint64_t restarts = 0;      ///< Visit and tenant actors restarted.
   std::uint64_t given_up = 0;
 };
 
@@ -103,6 +122,7 @@ using dir_create_tenant_atom = caf::atom_constant<caf::atom("dtcreate")>;
 using dir_tenant_atom = caf::atom_constant<caf::atom("dtenant")>;
 using dir_open_visit_atom = caf::atom_constant<caf::atom("dvopen")>;
 using dir_stats_atom = caf::atom_constant<caf::atom("dstats")>;
+using dir_approval_flow_atom = caf::atom_constant<caf::atom("dflow")>;
 
 using directory = caf::typed_actor<
   caf::replies_to<dir_create_tenant_atom, domain::tenant>::with<tenant_handles>,
@@ -115,6 +135,8 @@ using directory = caf::typed_actor<
   caf::reacts_to<domain::visit_id, unsubscribe_atom, visit_subscriber>,
   caf::reacts_to<domain::visit_id, subscriber_ack_atom, visit_subscriber, std::uint64_t>,
   caf::replies_to<domain::visit_id, get_state_atom>::with<domain::visit_state>,
+  caf::replies_to<dir_approval_flow_atom, domain::tenant_id, domain::endpoint_id,
+                  domain::revision_number>::with<approval_flow>,
   caf::replies_to<dir_stats_atom>::with<directory_stats>>;
 
 /// Spawns the directory and everything `args.recovered` holds. Stopping the directory (an exit
@@ -125,3 +147,4 @@ using directory = caf::typed_actor<
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::tenant_handles)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::directory_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::domain::revision_number)

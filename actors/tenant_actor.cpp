@@ -110,9 +110,10 @@ domain::result<domain::fhir_endpoint> decide(const tenant_state& st,
 void process_queue(self_pointer self) {
   auto& st = self->state;
   while (!st.in_flight && !st.queue.empty()) {
+    // Decided while still queued: should anything throw, on_failure answers it with the rest.
+    auto after = decide(st, st.queue.front().command, st.clock());
     auto next = std::move(st.queue.front());
     st.queue.pop_front();
-    auto after = decide(st, next.command, st.clock());
     if (!after) {
       next.promise.deliver(to_caf_error(after.err()));
       continue;
@@ -141,6 +142,25 @@ void on_ack(self_pointer self, std::uint64_t id, const caf::error& err) {
   process_queue(self);
 }
 
+/// An exception inside the actor: every request it holds is answered (`unavailable`), so no
+/// requester waits for its timeout, and the actor stops with the error; the directory restarts
+/// it from the store.
+caf::error on_failure(self_pointer self, std::exception_ptr& failure) {
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  auto& st = self->state;
+  auto refused = to_caf_error(domain::errc::unavailable, "tenant actor failed and is restarting");
+  if (st.in_flight && st.in_flight->promise.pending()) st.in_flight->promise.deliver(refused);
+  for (auto& q : st.queue)
+    if (q.promise.pending()) q.promise.deliver(refused);
+  return caf::make_error(caf::sec::runtime_error, std::move(what));
+}
+
 }  // namespace
 
 tenant_actor spawn_tenant_actor(caf::actor_system& system, tenant_actor_args args) {
@@ -152,6 +172,8 @@ tenant_actor spawn_tenant_actor(caf::actor_system& system, tenant_actor_args arg
     st.journal = a.journal;
     st.clock = std::move(a.clock);
     st.journal_timeout = a.journal_timeout;
+    self->set_exception_handler(
+      [self](caf::scheduled_actor*, std::exception_ptr& e) { return on_failure(self, e); });
     return {
       [self](get_tenant_atom) -> domain::tenant { return self->state.tenant; },
       [self](list_endpoints_atom) -> std::vector<domain::fhir_endpoint> {

@@ -6,6 +6,7 @@
 
 #include <caf/all.hpp>
 
+#include <functional>
 #include <map>
 
 namespace visitd::actors {
@@ -35,9 +36,8 @@ domain::result<loaded_visit> load(const visit_loader_args& args, const domain::v
   return loaded_visit{std::move(*state), std::move(history)};
 }
 
-void deliver(caf::typed_response_promise<loaded_visit>& promise, const visit_loader_args& args,
-             const domain::visit_id& id) {
-  auto loaded = load(args, id);
+template <class T>
+void deliver(caf::typed_response_promise<T>& promise, domain::result<T> loaded) {
   if (loaded)
     promise.deliver(std::move(*loaded));
   else
@@ -46,13 +46,25 @@ void deliver(caf::typed_response_promise<loaded_visit>& promise, const visit_loa
 
 struct loader_state {
   static inline const char* name = "visitd.loader";
-  struct waiting {
-    domain::visit_id visit;
-    caf::typed_response_promise<loaded_visit> promise;
-  };
-  std::map<std::uint64_t, waiting> barriers;
+  /// Reads that wait for a journal barrier, by barrier number.
+  std::map<std::uint64_t, std::function<void()>> barriers;
   std::uint64_t next_barrier = 1;
 };
+
+/// Runs `read` once the journal has committed everything queued before now. Journal commits are
+/// in append order: once an empty group is acknowledged, every append queued before it (e.g. by
+/// an actor that failed with one in flight) is settled. Asynchronous, so the loader never waits
+/// on the journal's thread.
+void after_barrier(loader_impl::stateful_pointer<loader_state> self, const visit_loader_args& args,
+                   std::function<void()> read) {
+  auto n = self->state.next_barrier++;
+  self->state.barriers.emplace(n, std::move(read));
+  auto addr = self->address();
+  args.journal->append({}, [addr, n](const domain::result<void>&) {
+    if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(addr))
+      caf::anon_send(caf::actor_cast<loader_impl>(strong), barrier_done_atom::value, n);
+  });
+}
 
 loader_impl::behavior_type loader_behavior(loader_impl::stateful_pointer<loader_state> self,
                                            const visit_loader_args& args) {
@@ -61,27 +73,27 @@ loader_impl::behavior_type loader_behavior(loader_impl::stateful_pointer<loader_
                  bool barrier) -> caf::result<loaded_visit> {
       auto promise = self->make_response_promise<loaded_visit>();
       if (!barrier) {
-        deliver(promise, args, id);
+        deliver(promise, load(args, id));
         return promise;
       }
-      // Journal commits are in append order: once this empty group is acknowledged, every
-      // append queued before it (e.g. by an actor that failed with one in flight) is settled.
-      // Asynchronous, so the loader never waits on the journal's thread.
-      auto n = self->state.next_barrier++;
-      self->state.barriers.emplace(n, loader_state::waiting{id, promise});
-      auto addr = self->address();
-      args.journal->append({}, [addr, n](const domain::result<void>&) {
-        if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(addr))
-          caf::anon_send(caf::actor_cast<loader_impl>(strong), barrier_done_atom::value, n);
+      after_barrier(self, args,
+                    [promise, args, id]() mutable { deliver(promise, load(args, id)); });
+      return promise;
+    },
+    [self, args](load_tenant_atom,
+                 const domain::tenant_id& id) -> caf::result<storage::stored_tenant> {
+      auto promise = self->make_response_promise<storage::stored_tenant>();
+      after_barrier(self, args, [promise, args, id]() mutable {
+        deliver(promise, storage::load_tenant(*args.store, id));
       });
       return promise;
     },
-    [self, args](barrier_done_atom, std::uint64_t n) {
+    [self](barrier_done_atom, std::uint64_t n) {
       auto it = self->state.barriers.find(n);
       if (it == self->state.barriers.end()) return;
-      auto waiting = std::move(it->second);
+      auto read = std::move(it->second);
       self->state.barriers.erase(it);
-      deliver(waiting.promise, args, waiting.visit);
+      read();
     },
     [args](visit_exists_atom, const domain::visit_id& id) -> caf::result<bool> {
       auto header = storage::load_visit_header(*args.store, id);

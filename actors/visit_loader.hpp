@@ -1,21 +1,25 @@
 #pragma once
 
 // Reads a visit back from the store for an actor that re-activates it (after passivation or a
-// failure), so the blocking RocksDB reads happen in the loader, not in a visit actor or the
-// directory. In production the loader runs detached (its own thread); tests may schedule it on
-// CAF's test coordinator instead.
+// failure), and a tenant for a tenant actor restarted after a failure, so the blocking RocksDB
+// reads happen in the loader, not in a visit actor or the directory. In production the loader runs
+// detached (its own thread); tests may schedule it on CAF's test coordinator instead.
 //
 // Interface (`visit_loader`):
 //   (load_visit_atom, visit id, barrier) -> loaded_visit: the visit's state folded from its
 //        events and its latest events (at most `max_history_events`). `barrier`: first wait
 //        until the journal has committed everything queued before this request. `not_found`
 //        for an unknown visit; `conflict` when retention has removed its events.
+//   (load_tenant_atom, tenant id)        -> the tenant and its endpoints as stored, once the
+//        journal has committed everything queued before the request (always a barrier: the
+//        only reader is a restart). `not_found` for an unknown tenant.
 //   (visit_exists_atom, visit id)        -> whether the store has a header for the visit.
 
 #include "actors/messages.hpp"
 #include "domain/events.hpp"
 #include "domain/ids.hpp"
 #include "domain/visit.hpp"
+#include "storage/catalog.hpp"
 
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
@@ -26,7 +30,6 @@
 
 namespace visitd::storage {
 class journal;
-class store;
 }  // namespace visitd::storage
 
 namespace visitd::actors {
@@ -38,10 +41,12 @@ struct loaded_visit {
 
 using load_visit_atom = caf::atom_constant<caf::atom("vload")>;
 using visit_exists_atom = caf::atom_constant<caf::atom("vexists")>;
+using load_tenant_atom = caf::atom_constant<caf::atom("tload")>;
 
-using visit_loader =
-  caf::typed_actor<caf::replies_to<load_visit_atom, domain::visit_id, bool>::with<loaded_visit>,
-                   caf::replies_to<visit_exists_atom, domain::visit_id>::with<bool>>;
+using visit_loader = caf::typed_actor<
+  caf::replies_to<load_visit_atom, domain::visit_id, bool>::with<loaded_visit>,
+  caf::replies_to<load_tenant_atom, domain::tenant_id>::with<storage::stored_tenant>,
+  caf::replies_to<visit_exists_atom, domain::visit_id>::with<bool>>;
 
 struct visit_loader_args {
   const storage::store* store = nullptr;  ///< Must outlive the loader.
@@ -55,3 +60,4 @@ struct visit_loader_args {
 }  // namespace visitd::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::loaded_visit)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::storage::stored_tenant)

@@ -4,6 +4,7 @@
 #include "domain/record_codec.hpp"
 #include "storage/keys.hpp"
 
+#include <optional>
 #include <set>
 
 namespace visitd::storage {
@@ -133,6 +134,37 @@ std::vector<write_op> close_visit_ops(const domain::visit_info& info,
     {column::reports, keys::report(info.tenant.str(), day_of(info.scheduled_start), info.id.str()),
      domain::encode_record(report)},
   };
+}
+
+domain::result<stored_tenant> load_tenant(const store& source, const domain::tenant_id& tenant) {
+  auto bytes = source.get(column::tenants, keys::tenant(tenant.str()));
+  if (!bytes) {
+    if (bytes.err().code == errc::not_found)
+      return make_error(errc::not_found, "no tenant " + tenant.str());
+    return std::move(bytes).err();
+  }
+  auto decoded = domain::decode_tenant(*bytes);
+  if (!decoded)
+    return make_error(errc::storage_failure,
+                      "tenant record " + tenant.str() + " is corrupt: " + decoded.err().message);
+  stored_tenant out{std::move(*decoded), {}};
+  std::optional<domain::error> failure;
+  // keys::endpoint(tenant, "") is the tenant's endpoint prefix: tenant id | 0x00.
+  auto scanned = source.scan(column::endpoints, keys::endpoint(tenant.str(), ""),
+                             [&](std::string_view key, std::string_view value) {
+                               auto endpoint = domain::decode_fhir_endpoint(value);
+                               if (!endpoint) {
+                                 failure = make_error(errc::storage_failure,
+                                                      "endpoint record " + std::string{key} +
+                                                        " is corrupt: " + endpoint.err().message);
+                                 return false;
+                               }
+                               out.endpoints.push_back(std::move(*endpoint));
+                               return true;
+                             });
+  if (!scanned) return std::move(scanned).err();
+  if (failure) return std::move(*failure);
+  return out;
 }
 
 domain::result<visit_header> load_visit_header(const store& source, const domain::visit_id& visit) {

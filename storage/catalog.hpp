@@ -31,6 +31,18 @@ namespace visitd::storage {
 [[nodiscard]] domain::result<std::vector<std::pair<domain::tenant_id, domain::endpoint_id>>>
 find_endpoints_by_url(const store& source, std::string_view normalized_base_url);
 
+/// A tenant with its endpoints, as stored.
+struct stored_tenant {
+  domain::tenant tenant;
+  std::vector<domain::fhir_endpoint> endpoints;
+};
+
+/// Reads one tenant and all its endpoints (a tenant actor restarted after a failure starts from
+/// them). `not_found` for an unknown tenant; `storage_failure` naming the record if one is
+/// corrupt.
+[[nodiscard]] domain::result<stored_tenant> load_tenant(const store& source,
+                                                        const domain::tenant_id& tenant);
+
 // -- visits -----------------------------------------------------------------------------------
 
 /// The stored header of a visit: what it is about, and whether it has ended (recovery skips

@@ -140,6 +140,35 @@ protected:
     return out;
   }
 
+  template <class Reply, class Handle, class... Ts>
+  std::shared_ptr<outcome<Reply>> ask_actor(const Handle& target, const Ts&... xs) {
+    auto out = std::make_shared<outcome<Reply>>();
+    sys_->spawn(asker<Reply, Handle, Ts...>, target, out, caf::timespan{10s}, xs...);
+    sched_->run();
+    return out;
+  }
+
+  tenant_actor tenant_of(std::string_view tenant = "t-1") {
+    auto out = ask<tenant_handles>(dir_tenant_atom::value, id<domain::tenant_id>(tenant));
+    settle();
+    EXPECT_TRUE(out->reply) << (out->error ? out->error->message : "no reply");
+    return out->reply ? out->reply->tenant : tenant_actor{};
+  }
+
+  /// An endpoint created through the tenant actor, completed and settled.
+  std::shared_ptr<outcome<domain::fhir_endpoint>> create_endpoint(const tenant_actor& tenant,
+                                                                  std::string_view endpoint) {
+    auto settings = domain::make_endpoint_settings(
+      std::string{"https://ehr.example.org/"}.append(endpoint), domain::fhir_environment::test,
+      "client-1", domain::client_type::public_client);
+    EXPECT_TRUE(settings) << settings.err().message;
+    auto out = ask_actor<domain::fhir_endpoint>(
+      tenant, endpoint_command{endpoint_change::create{
+                id<domain::account_id>("admin-1"), id<domain::endpoint_id>(endpoint), *settings}});
+    settle();
+    return out;
+  }
+
   /// Runs until the journal has no append waiting, completing each one.
   void settle() {
     sched_->run();
@@ -374,6 +403,101 @@ TEST_F(directory_test, restarts_a_failed_visit_from_the_store_and_leaves_others_
   EXPECT_EQ(retried->reply->events.front().seq, first->reply->last_seq + 1);
   auto other = command("v-2", join_patient("pat"));
   ASSERT_TRUE(other->reply) << other->error->message;
+}
+
+TEST_F(directory_test, restarts_a_failed_tenant_actor_from_the_store) {
+  seed_tenant();
+  start();
+  auto before = tenant_of();
+  ASSERT_TRUE(create_endpoint(before, "ep-1")->reply);
+
+  fail_clock_ = true;  // the next change throws inside the tenant actor
+  auto failed = ask_actor<domain::fhir_endpoint>(
+    before, endpoint_command{endpoint_change::revoke{id<domain::account_id>("admin-1"),
+                                                     id<domain::endpoint_id>("ep-1")}});
+  fail_clock_ = false;
+  ASSERT_TRUE(failed->error) << "the requester must hear of the failure";
+  EXPECT_EQ(failed->error->code, domain::errc::unavailable);
+
+  // Requests made while it restarts wait for the new actor: the loader first waits for the
+  // journal to settle what the failed actor left in flight (a barrier this test completes).
+  auto waiting = ask<tenant_handles>(dir_tenant_atom::value, id<domain::tenant_id>("t-1"));
+  EXPECT_FALSE(waiting->done()) << "answered before the restart";
+  settle();
+  ASSERT_TRUE(waiting->reply) << waiting->error->message;
+  EXPECT_NE(waiting->reply->tenant, before);
+  auto s = stats();
+  EXPECT_EQ(s.failures, 1u);
+  EXPECT_EQ(s.restarts, 1u);
+
+  auto listed = ask_actor<std::vector<domain::fhir_endpoint>>(waiting->reply->tenant,
+                                                              list_endpoints_atom::value);
+  ASSERT_TRUE(listed->reply);
+  ASSERT_EQ(listed->reply->size(), 1u) << "the restarted actor starts from the store";
+  EXPECT_EQ(listed->reply->front().id.str(), "ep-1");
+  EXPECT_TRUE(create_endpoint(waiting->reply->tenant, "ep-2")->reply);
+}
+
+TEST_F(directory_test, serves_one_approval_flow_per_revision_until_it_is_done) {
+  seed_tenant();
+  start();
+  auto tenant = tenant_of();
+  auto created = create_endpoint(tenant, "ep-1");
+  ASSERT_TRUE(created->reply);
+  const auto first = created->reply->revisions.front().number;
+  const auto endpoint = id<domain::endpoint_id>("ep-1");
+  const auto t1 = id<domain::tenant_id>("t-1");
+
+  auto flow = ask<approval_flow>(dir_approval_flow_atom::value, t1, endpoint, first);
+  ASSERT_TRUE(flow->reply) << flow->error->message;
+  auto same = ask<approval_flow>(dir_approval_flow_atom::value, t1, endpoint, first);
+  ASSERT_TRUE(same->reply);
+  EXPECT_EQ(*same->reply, *flow->reply) << "a sign-in begun through one flow ends through it";
+  auto next = ask<approval_flow>(dir_approval_flow_atom::value, t1, endpoint,
+                                 domain::revision_number::make(2).value());
+  ASSERT_TRUE(next->reply);
+  EXPECT_NE(*next->reply, *flow->reply);
+  auto unknown = ask<approval_flow>(dir_approval_flow_atom::value, id<domain::tenant_id>("t-9"),
+                                    endpoint, first);
+  ASSERT_TRUE(unknown->error);
+  EXPECT_EQ(unknown->error->code, domain::errc::not_found);
+  EXPECT_EQ(stats().approval_flows, 2u);
+
+  // The whole approval through the flow: submit (admin), validate (approver's sign-in), approve.
+  auto submitted = ask_actor<domain::fhir_endpoint>(
+    tenant,
+    endpoint_command{endpoint_change::submit{id<domain::account_id>("admin-1"), endpoint, first}});
+  settle();
+  ASSERT_TRUE(submitted->reply) << submitted->error->message;
+  const auto approver = id<domain::account_id>("approver-1");
+  auto pending =
+    ask_actor<pending_validation>(*flow->reply, begin_validation_atom::value, approver);
+  settle();
+  ASSERT_TRUE(pending->reply) << pending->error->message;
+  auto validated = ask_actor<domain::fhir_endpoint>(*flow->reply, complete_validation_atom::value,
+                                                    pending->reply->state, approver,
+                                                    id<domain::ehr_user_id>("Practitioner/7"));
+  settle();
+  ASSERT_TRUE(validated->reply) << validated->error->message;
+  auto approved =
+    ask_actor<domain::fhir_endpoint>(*flow->reply, approve_revision_atom::value, approver);
+  settle();
+  ASSERT_TRUE(approved->reply) << approved->error->message;
+  EXPECT_EQ(stats().approval_flows, 1u) << "a flow that is done stops and is forgotten";
+  auto again = ask<approval_flow>(dir_approval_flow_atom::value, t1, endpoint, first);
+  ASSERT_TRUE(again->reply);
+  EXPECT_NE(*again->reply, *flow->reply);
+
+  // A failed tenant actor takes its flows with it (they hold its old handle).
+  fail_clock_ = true;
+  (void)create_endpoint(tenant, "ep-2");
+  fail_clock_ = false;
+  settle();
+  EXPECT_EQ(stats().approval_flows, 0u);
+  auto after_restart = ask<approval_flow>(dir_approval_flow_atom::value, t1, endpoint, first);
+  settle();
+  ASSERT_TRUE(after_restart->reply) << after_restart->error->message;
+  EXPECT_NE(*after_restart->reply, *again->reply);
 }
 
 TEST_F(directory_test, recovered_visits_are_served_at_start) {

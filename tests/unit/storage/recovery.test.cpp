@@ -60,6 +60,35 @@ TEST_F(store_test, visit_header_round_trips_and_rejects_garbage) {
   EXPECT_FALSE(decode_header(bytes.substr(0, bytes.size() - 1)));
 }
 
+TEST_F(store_test, load_tenant_reads_one_tenant_with_its_endpoints_only) {
+  auto t1 = make_test_tenant("t1");
+  auto t10 = make_test_tenant("t10");  // its keys start with "t1": must not leak into t1's
+  ASSERT_TRUE(store_->write(tenant_ops(t1)));
+  ASSERT_TRUE(store_->write(tenant_ops(t10)));
+  ASSERT_TRUE(
+    store_->write(endpoint_ops(nullptr, make_test_endpoint(t1, "https://a.example/fhir"))));
+  ASSERT_TRUE(
+    store_->write(endpoint_ops(nullptr, make_test_endpoint(t10, "https://b.example/fhir"))));
+
+  auto loaded = load_tenant(*store_, t1.id);
+  ASSERT_TRUE(loaded) << loaded.err().message;
+  EXPECT_EQ(loaded->tenant, t1);
+  ASSERT_EQ(loaded->endpoints.size(), 1u);
+  EXPECT_EQ(loaded->endpoints[0].tenant, t1.id);
+  EXPECT_EQ(loaded->endpoints[0].revisions.back().settings.base_url, "https://a.example/fhir");
+
+  auto missing = load_tenant(*store_, id<tenant_id>("t2"));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.err().code, errc::not_found);
+
+  ASSERT_TRUE(store_->write(std::vector<write_op>{
+    {column::endpoints, keys::endpoint("t10", "ep-1"), std::string{"garbage"}}}));
+  auto corrupt = load_tenant(*store_, t10.id);
+  ASSERT_FALSE(corrupt);
+  EXPECT_EQ(corrupt.err().code, errc::storage_failure);
+  EXPECT_NE(corrupt.err().message.find("endpoint record"), std::string::npos);
+}
+
 TEST_F(store_test, recovery_rebuilds_tenants_endpoints_and_open_visits_only) {
   auto t = make_test_tenant("t1");
   auto e = make_test_endpoint(t, "https://ehr.example.org/fhir");
