@@ -1,5 +1,7 @@
 #include "http/tls_identity.hpp"
 
+#include "storage/durable_file.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -78,31 +80,6 @@ domain::result<std::string> read_file(const fs::path& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
-}
-
-// Writes via a temporary file, fsync and rename, so a crash never leaves a half-written key.
-domain::result<void> write_file_atomically(const fs::path& path, const std::string& content,
-                                           mode_t mode) {
-  auto temp = path;
-  temp += ".tmp";
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return make_error(errc::storage_failure, "cannot create " + temp.string());
-  std::size_t written = 0;
-  while (written < content.size()) {
-    auto n = ::write(fd, content.data() + written, content.size() - written);
-    if (n <= 0) {
-      ::close(fd);
-      return make_error(errc::storage_failure, "cannot write " + temp.string());
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced) return make_error(errc::storage_failure, "cannot fsync " + temp.string());
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) return make_error(errc::storage_failure, "cannot rename to " + path.string());
-  return {};
 }
 
 // Checks the PEM pair parses and that the key belongs to the certificate.
@@ -214,9 +191,9 @@ domain::result<tls_identity> load_or_create_tls_identity(const tls_identity_opti
   if (ec) return make_error(errc::storage_failure, "cannot create " + dir.string());
   fs::permissions(dir, fs::perms::owner_all, ec);
   // Key first: a crash between the two leaves "key only", which is reported, never half-used.
-  if (auto ok = write_file_atomically(key_path, id->private_key_pem, 0600); !ok)
+  if (auto ok = storage::write_file_atomically(key_path, id->private_key_pem, 0600); !ok)
     return std::move(ok).err();
-  if (auto ok = write_file_atomically(cert_path, id->certificate_pem, 0644); !ok)
+  if (auto ok = storage::write_file_atomically(cert_path, id->certificate_pem, 0644); !ok)
     return std::move(ok).err();
   id->certificate_path = cert_path.string();
   return id;

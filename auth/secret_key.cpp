@@ -1,0 +1,74 @@
+#include "auth/secret_key.hpp"
+
+#include "auth/sodium.hpp"
+#include "storage/durable_file.hpp"
+
+#include <sodium.h>
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <string_view>
+
+namespace visitd::auth {
+
+using domain::errc;
+using domain::make_error;
+namespace fs = std::filesystem;
+
+secret_key secret_key::generate() {
+  ensure_sodium();
+  secret_key key;
+  randombytes_buf(key.bytes_.data(), key.bytes_.size());
+  return key;
+}
+
+secret_key secret_key::from_bytes(const std::array<unsigned char, size>& bytes) {
+  secret_key key;
+  key.bytes_ = bytes;
+  return key;
+}
+
+secret_key::secret_key(const secret_key& other) : bytes_(other.bytes_) {}
+
+secret_key& secret_key::operator=(const secret_key& other) {
+  bytes_ = other.bytes_;
+  return *this;
+}
+
+secret_key::~secret_key() {
+  sodium_memzero(bytes_.data(), bytes_.size());
+}
+
+domain::result<secret_key> load_or_create_key(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    if (ec) return make_error(errc::storage_failure, "cannot check " + path.string());
+    auto key = secret_key::generate();
+    std::string_view bytes{reinterpret_cast<const char*>(key.data()), secret_key::size};
+    if (auto ok = storage::write_file_atomically(path, bytes, 0600); !ok)
+      return std::move(ok).err();
+    return key;
+  }
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0)
+    return make_error(errc::storage_failure, "cannot stat " + path.string());
+  if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+    return make_error(errc::storage_failure,
+                      path.string() + " is readable by group or others; chmod 600 it");
+  if (static_cast<std::size_t>(info.st_size) != secret_key::size)
+    return make_error(errc::storage_failure, path.string() + " is not a " +
+                                               std::to_string(secret_key::size) + "-byte key");
+  std::ifstream in{path, std::ios::binary};
+  std::array<unsigned char, secret_key::size> bytes{};
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (in.gcount() != static_cast<std::streamsize>(bytes.size()))
+    return make_error(errc::storage_failure, "cannot read " + path.string());
+  auto key = secret_key::from_bytes(bytes);
+  sodium_memzero(bytes.data(), bytes.size());
+  return key;
+}
+
+}  // namespace visitd::auth

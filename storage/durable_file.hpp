@@ -1,0 +1,21 @@
+#pragma once
+
+// Small files the box keeps beside its store (TLS key and certificate, secret keys), written so
+// that a crash leaves either the old file or the whole new one, never a torn one.
+
+#include "domain/error.hpp"
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string_view>
+
+namespace visitd::storage {
+
+/// Writes `content` to `path` through a temporary file created with `mode`: write, fsync,
+/// rename, then fsync of the directory so the rename itself survives a power loss.
+/// `storage_failure` naming the file on any I/O error.
+[[nodiscard]] domain::result<void> write_file_atomically(const std::filesystem::path& path,
+                                                         std::string_view content, mode_t mode);
+
+}  // namespace visitd::storage
