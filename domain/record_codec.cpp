@@ -299,7 +299,97 @@ audit_entry read_audit_entry(reader& r) {
   return std::move(made).value();
 }
 
+// -- account and session -------------------------------------------------------------------------
+
+void write_account(writer& w, const account& a) {
+  w.id(a.id);
+  w.str(a.login);
+  w.str(a.password_hash);
+  w.boolean(a.is_operator);
+  w.enumerated(a.status);
+  w.varint(a.ehr_links.size());
+  for (const auto& l : a.ehr_links) {
+    w.id(l.tenant);
+    w.id(l.user);
+  }
+  w.time(a.created_at);
+}
+
+account read_account(reader& r) {
+  auto id = r.named_id<account_id>("id");
+  const auto login = r.str("login");
+  const auto hash = r.str("password_hash");
+  const bool is_operator = r.boolean("is_operator");
+  const auto status = r.enumerated("status", account_status::disabled);
+  std::vector<ehr_link> links(r.count("ehr_links", 2));
+  for (auto& l : links) {
+    l.tenant = r.named_id<tenant_id>("ehr_links.tenant");
+    l.user = r.id<ehr_user_id>("ehr_links.user");
+  }
+  const auto created_at = r.time("created_at");
+  if (r.failed()) return {};
+  auto made = make_account(std::move(id), login, std::string{hash}, is_operator, created_at);
+  if (!made) {
+    r.fail(made.err().message);
+    return {};
+  }
+  made->status = status;
+  for (auto& l : links) {
+    if (made->ehr_user_in(l.tenant)) {
+      r.fail("ehr_links: two links for tenant " + l.tenant.str());
+      return {};
+    }
+    made->ehr_links.push_back(std::move(l));
+  }
+  return std::move(made).value();
+}
+
+void write_session(writer& w, const session& s) {
+  w.str(s.token_digest);
+  w.id(s.account);
+  w.str(s.csrf_digest);
+  w.time(s.created_at);
+  w.time(s.expires_at);
+}
+
+session read_session(reader& r) {
+  session s;
+  s.token_digest = std::string{r.str("token_digest")};
+  s.account = r.named_id<account_id>("account");
+  s.csrf_digest = std::string{r.str("csrf_digest")};
+  s.created_at = r.time("created_at");
+  s.expires_at = r.time("expires_at");
+  if (r.failed()) return {};
+  if (s.token_digest.empty() || s.csrf_digest.empty())
+    r.fail("empty token digest");
+  else if (s.expires_at < s.created_at)
+    r.fail("expires_at before created_at");
+  return s;
+}
+
 }  // namespace
+
+std::string encode_record(const account& a) {
+  writer w;
+  w.u8(account_format_version);
+  write_account(w, a);
+  return std::move(w).take();
+}
+
+std::string encode_record(const session& s) {
+  writer w;
+  w.u8(session_format_version);
+  write_session(w, s);
+  return std::move(w).take();
+}
+
+result<account> decode_account(std::string_view bytes) {
+  return decode_record<account>("account", account_format_version, bytes, read_account);
+}
+
+result<session> decode_session(std::string_view bytes) {
+  return decode_record<session>("session", session_format_version, bytes, read_session);
+}
 
 std::string encode_record(const tenant& t) {
   writer w;

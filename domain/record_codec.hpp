@@ -22,6 +22,11 @@
 //     varint n, n x (participant | i64 entered_at | opt i64 wait)
 //   audit_entry (version 1):
 //     u8 version | tenant | actor | action | target | i64 at | before | after
+//   account (version 1):
+//     u8 version | id | login | password_hash | bool is_operator | u8 status |
+//     varint n, n x (tenant | ehr user) | i64 created_at
+//   session (version 1):
+//     u8 version | token_digest | account | csrf_digest | i64 created_at | i64 expires_at
 //
 // Decoding validates everything it reads with the domain's own rules, so a decoded record is as
 // valid as one the domain builds: ids are parsed; a tenant goes through `make_tenant`; endpoint
@@ -31,6 +36,7 @@
 // field rules it checks the invariants the structs document (listed per function below). Every
 // accepted input re-encodes to exactly the same bytes.
 
+#include "domain/account.hpp"
 #include "domain/audit.hpp"
 #include "domain/error.hpp"
 #include "domain/fhir_endpoint.hpp"
@@ -50,6 +56,14 @@ inline constexpr std::uint8_t fhir_endpoint_format_version = 1;
 inline constexpr std::uint8_t visit_info_format_version = 1;
 inline constexpr std::uint8_t visit_report_format_version = 1;
 inline constexpr std::uint8_t audit_entry_format_version = 1;
+inline constexpr std::uint8_t account_format_version = 1;
+inline constexpr std::uint8_t session_format_version = 1;
+
+/// Encodes an account. Precondition: valid as `make_account` and `link_ehr_user` keep it.
+[[nodiscard]] std::string encode_record(const account& a);
+
+/// Encodes a session.
+[[nodiscard]] std::string encode_record(const session& s);
 
 /// Encodes a tenant. Precondition: it is valid (as `make_tenant` and the tenant transitions
 /// keep it); otherwise the bytes are written but `decode_tenant` refuses them.
@@ -91,5 +105,12 @@ inline constexpr std::uint8_t audit_entry_format_version = 1;
 
 /// Decodes an audit entry; the fields are checked by `make_audit_entry`.
 [[nodiscard]] result<audit_entry> decode_audit_entry(std::string_view bytes);
+
+/// Decodes an account; the fields are checked by `make_account`, and at most one EHR link per
+/// tenant.
+[[nodiscard]] result<account> decode_account(std::string_view bytes);
+
+/// Decodes a session: non-empty digests, `expires_at` not before `created_at`.
+[[nodiscard]] result<session> decode_session(std::string_view bytes);
 
 }  // namespace visitd::domain

@@ -268,6 +268,48 @@ struct codec<visit_report> {
   static std::vector<visit_report> samples() { return report_samples(); }
 };
 
+std::vector<account> account_samples() {
+  std::vector<account> out;
+  out.push_back(must(make_account(aid("a"), "abc", "", false, timestamp{})));
+  out.push_back(must(make_account(aid("op-1"), "ops@hospital.example",
+                                  "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA", true, t0)));
+  auto provider = must(make_account(aid("dr-7"), "e12345", "", false, t0 + 1h));
+  must(link_ehr_user(provider, make_id<tenant_id>("acme"), euid("Practitioner/123")));
+  must(link_ehr_user(provider, make_id<tenant_id>("other"), euid("Practitioner/9")));
+  out.push_back(provider);
+  auto disabled = must(make_account(aid(std::string(64, 'z')), std::string(64, 'x'), "h", false,
+                                    timestamp{duration{std::numeric_limits<std::int64_t>::max()}}));
+  disabled.status = account_status::disabled;
+  out.push_back(disabled);
+  return out;
+}
+
+std::vector<session> session_samples() {
+  return {
+    session{"d", aid("a"), "c", timestamp{}, timestamp{}},
+    session{std::string(64, 'f'), aid("op-1"), std::string(64, '0'), t0, t0 + 12h},
+    session{"0e5751c026e543b2", aid("dr-7"), "aa", t0 + 1min, t0 + 8h},
+    session{"x", aid(std::string(64, 'z')), "y", t0,
+            timestamp{duration{std::numeric_limits<std::int64_t>::max()}}},
+  };
+}
+
+template <>
+struct codec<account> {
+  static constexpr std::string_view name = "account";
+  static constexpr std::uint8_t version = account_format_version;
+  static result<account> decode(std::string_view b) { return decode_account(b); }
+  static std::vector<account> samples() { return account_samples(); }
+};
+
+template <>
+struct codec<session> {
+  static constexpr std::string_view name = "session";
+  static constexpr std::uint8_t version = session_format_version;
+  static result<session> decode(std::string_view b) { return decode_session(b); }
+  static std::vector<session> samples() { return session_samples(); }
+};
+
 template <>
 struct codec<audit_entry> {
   static constexpr std::string_view name = "audit_entry";
@@ -297,7 +339,8 @@ bool mentions(const error& e, std::string_view text) {
 template <class T>
 class record_codec : public ::testing::Test {};
 
-using record_types = ::testing::Types<tenant, fhir_endpoint, visit_info, visit_report, audit_entry>;
+using record_types =
+  ::testing::Types<tenant, fhir_endpoint, visit_info, visit_report, audit_entry, account, session>;
 
 class record_type_names {
 public:
@@ -400,6 +443,15 @@ TYPED_TEST(record_codec, random_bytes_and_mutations_never_crash_and_stay_canonic
 }
 
 // -- exact layout and field checks -------------------------------------------------------------
+
+TEST(record_codec_layout, account_refuses_two_links_for_one_tenant_and_bad_logins) {
+  auto a = account_samples()[2];
+  a.ehr_links[1].tenant = a.ehr_links[0].tenant;  // what link_ehr_user never makes
+  EXPECT_TRUE(mentions(decode_error<account>(encode_record(a)), "two links for tenant acme"));
+  auto b = account_samples()[1];
+  b.login = "Upper@Case";
+  EXPECT_TRUE(mentions(decode_error<account>(encode_record(b)), "login:"));
+}
 
 TEST(record_codec_layout, tenant_bytes_are_as_documented) {
   const std::string bytes = encode_record(tenant_samples().front());
