@@ -163,8 +163,11 @@ domain::result<invocation> parse_command_line(const std::vector<std::string>& ar
 
     if (vm.count("help")) {
       std::ostringstream text;
-      text << "Usage: visitd [serve] [--config FILE] [--key value ...]\n\n"
-           << "Runs the visitd HTTPS server (the only command so far: serve).\n\n"
+      text << "Usage: visitd [serve] [--config FILE] [--key value ...]\n"
+           << "       visitd admin create-operator LOGIN [--config FILE] [--key value ...]\n\n"
+           << "serve (the default) runs the visitd HTTPS server.\n"
+           << "admin create-operator makes the first operator account (or another one) with the\n"
+           << "password read from stdin; the server must be stopped while it runs.\n\n"
            << general << "\n"
            << settings;
       out.what = command::help;
@@ -179,9 +182,16 @@ domain::result<invocation> parse_command_line(const std::vector<std::string>& ar
     return make_error(errc::invalid_argument, e.what());
   }
 
-  if (positional.size() > 1 || (positional.size() == 1 && positional.front() != "serve"))
+  if (!positional.empty() && positional.front() == "admin") {
+    if (positional.size() != 3 || positional[1] != "create-operator")
+      return make_error(errc::invalid_argument,
+                        "usage: visitd admin create-operator LOGIN (try --help)");
+    out.what = command::create_operator;
+    out.login = positional[2];
+  } else if (positional.size() > 1 || (positional.size() == 1 && positional.front() != "serve")) {
     return make_error(errc::invalid_argument,
                       "unknown command \"" + positional.back() + "\" (try --help)");
+  }
   if (auto ok = apply_raw(out.settings, raw); !ok) return std::move(ok).err();
   return out;
 }

@@ -33,17 +33,19 @@ struct config {
   static constexpr std::string_view default_regions = "local";
 };
 
-enum class command { serve, help, version };
+enum class command { serve, help, version, create_operator };
 
 struct invocation {
   command what = command::serve;
   config settings;
   std::string help_text;  ///< Filled for command::help.
+  std::string login;      ///< Filled for command::create_operator.
 };
 
-/// Parses `visitd [serve] [--config FILE] [--key value ...]`. Command-line values override the
-/// config file, which overrides the embedded defaults. Fails with invalid_argument naming the
-/// offending option, key or value.
+/// Parses `visitd [serve] [--config FILE] [--key value ...]` and
+/// `visitd admin create-operator LOGIN [--config FILE] [--key value ...]`. Command-line values
+/// override the config file, which overrides the embedded defaults. Fails with invalid_argument
+/// naming the offending option, key or value.
 [[nodiscard]] domain::result<invocation> parse_command_line(const std::vector<std::string>& args);
 
 /// The version string printed by --version.

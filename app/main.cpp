@@ -1,3 +1,4 @@
+#include "app/admin.hpp"
 #include "app/config.hpp"
 #include "app/serve.hpp"
 
@@ -21,6 +22,9 @@ int main(int argc, char** argv) {
       std::cout << visitd::app::version_string() << "\n";
       return 0;
     case visitd::app::command::serve: return visitd::app::serve(invocation->settings);
+    case visitd::app::command::create_operator:
+      return visitd::app::create_operator(invocation->settings, invocation->login, std::cin,
+                                          std::cout, std::cerr);
   }
   return 2;
 }

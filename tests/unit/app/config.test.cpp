@@ -138,6 +138,21 @@ TEST(config, regions_are_a_comma_separated_list_of_tags) {
   }
 }
 
+TEST(config, admin_create_operator_takes_a_login) {
+  auto parsed = parse_command_line({"admin", "create-operator", "ops", "--data-dir", "/tmp/x"});
+  ASSERT_TRUE(parsed) << parsed.err().message;
+  EXPECT_EQ(parsed->what, command::create_operator);
+  EXPECT_EQ(parsed->login, "ops");
+  EXPECT_EQ(parsed->settings.data_dir, "/tmp/x");
+  for (std::vector<std::string> bad :
+       {std::vector<std::string>{"admin"}, std::vector<std::string>{"admin", "create-operator"},
+        std::vector<std::string>{"admin", "drop-all", "x"}}) {
+    auto refused = parse_command_line(bad);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.err().message.find("create-operator LOGIN"), std::string::npos);
+  }
+}
+
 TEST(config, help_and_version) {
   auto help = parse_command_line({"--help"});
   ASSERT_TRUE(help);
@@ -145,6 +160,7 @@ TEST(config, help_and_version) {
   EXPECT_NE(help->help_text.find("--retention-event-days"), std::string::npos);
   EXPECT_NE(help->help_text.find("--retention-audit-days"), std::string::npos);
   EXPECT_NE(help->help_text.find("--regions"), std::string::npos);
+  EXPECT_NE(help->help_text.find("admin create-operator"), std::string::npos);
   auto version = parse_command_line({"--version"});
   ASSERT_TRUE(version);
   EXPECT_EQ(version->what, command::version);
