@@ -76,6 +76,7 @@ struct directory_state {
 
   directory_args args;  // recovered is emptied once spawned
   visit_loader loader;
+  expiry_scheduler expiry;  ///< Shared by every visit actor (one timer instead of one each).
   std::unordered_map<domain::tenant_id, tenant_entry> tenants;
   std::unordered_map<domain::visit_id, visit_entry> visits;
   std::unordered_map<caf::actor_addr, domain::visit_id> by_actor;
@@ -143,6 +144,7 @@ tenant_entry& add_tenant(self_pointer self, const domain::tenant& t,
   env->board = entry.board;
   env->loader = st.loader;
   env->expiry_timer = st.args.expiry_timers;
+  env->expiry = st.expiry;
   entry.env = std::move(env);
   return st.tenants.insert_or_assign(t.id, std::move(entry)).first->second;
 }
@@ -575,6 +577,8 @@ directory_impl::behavior_type directory_behavior(self_pointer self, const direct
     self->system(),
     {args.store, args.journal, args.limits.max_history_events, args.options.detached_loader});
   self->link_to(st.loader);
+  st.expiry = spawn_expiry_scheduler(self->system(), args.clock);
+  self->link_to(st.expiry);
 
   // What recovery found: tenants with their endpoints and open visits' summaries, then visits.
   std::unordered_map<domain::tenant_id, std::vector<domain::fhir_endpoint>> endpoints;
@@ -624,7 +628,7 @@ directory_impl::behavior_type directory_behavior(self_pointer self, const direct
         return;
       }
     }
-    bool ours = msg.source == st.loader.address();
+    bool ours = msg.source == st.loader.address() || msg.source == st.expiry.address();
     for (const auto& [id, t] : st.tenants) ours = ours || msg.source == t.board.address();
     if (ours) {
       st.stats.failures++;

@@ -28,7 +28,7 @@ caf::error to_caf_error(domain::errc code, std::string message) {
 
 domain::error to_domain_error(const caf::error& err) {
   if (err.category() == domain_error_category && err.code() > 0 &&
-      err.code() <= static_cast<std::uint8_t>(static_cast<int>(domain::errc::internal) + 1)) {
+      err.code() <= static_cast<std::uint8_t>(static_cast<int>(domain::last_errc) + 1)) {
     std::string message;
     if (err.context().match_elements<std::string>()) message = err.context().get_as<std::string>(0);
     return domain::make_error(static_cast<domain::errc>(err.code() - 1), std::move(message));

@@ -44,6 +44,7 @@
 // With a `tenant_board` in its environment, the actor sends it the visit's summary whenever the
 // status or the lobby/presence counts change.
 
+#include "actors/expiry_scheduler.hpp"
 #include "actors/messages.hpp"
 #include "actors/tenant_board.hpp"
 #include "actors/visit_loader.hpp"
@@ -135,6 +136,9 @@ struct visit_environment {
   visit_loader loader;  ///< Needed only by spawn_visit_actor_from_store.
   /// Arm the expiry timer (tests that drive CAF's clock by hand may turn it off).
   bool expiry_timer = true;
+  /// Where the expiry deadline goes when set (the directory shares one among all visits);
+  /// otherwise each actor arms a CAF timer of its own (~250 bytes per idle actor more).
+  expiry_scheduler expiry;
 };
 
 /// Everything a visit actor starts from (the one-off form: its own environment).

@@ -13,6 +13,7 @@ std::string_view to_string(errc code) noexcept {
     case errc::timeout: return "timeout";
     case errc::storage_failure: return "storage_failure";
     case errc::internal: return "internal";
+    case errc::rate_limited: return "rate_limited";
   }
   return "internal";
 }

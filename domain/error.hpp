@@ -21,7 +21,11 @@ enum class errc {
   timeout,           ///< A dependency did not answer in time.
   storage_failure,   ///< The durable store failed; nothing was acknowledged.
   internal,          ///< A bug: an invariant did not hold.
+  rate_limited,      ///< Too many attempts from this caller or at this account; retry later.
 };
+
+/// The last enumerator (codes are dense from 0 to it).
+inline constexpr errc last_errc = errc::rate_limited;
 
 /// The snake_case name of `code`, as used in JSON error bodies and logs.
 [[nodiscard]] std::string_view to_string(errc code) noexcept;

@@ -12,6 +12,7 @@ int status_for(domain::errc code) noexcept {
     case errc::forbidden: return 403;
     case errc::not_found: return 404;
     case errc::conflict: return 409;
+    case errc::rate_limited: return 429;
     case errc::unavailable: return 503;
     case errc::timeout: return 504;
     case errc::storage_failure:

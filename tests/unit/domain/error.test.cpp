@@ -28,6 +28,8 @@ TEST(errc, names_are_snake_case_and_distinct) {
   EXPECT_EQ(to_string(errc::invalid_argument), "invalid_argument");
   EXPECT_EQ(to_string(errc::storage_failure), "storage_failure");
   EXPECT_NE(to_string(errc::timeout), to_string(errc::unavailable));
+  EXPECT_EQ(to_string(errc::rate_limited), "rate_limited");
+  EXPECT_EQ(to_string(last_errc), "rate_limited") << "last_errc must name the last code";
 }
 
 }  // namespace

@@ -1,0 +1,106 @@
+#pragma once
+
+// One actor for the box's portal accounts and their sessions: the only writer of both. It
+// signs people in (password checked by a detached checker actor, since argon2id takes tens of
+// milliseconds of a core and must not stall the scheduler), rate-limits sign-in attempts per
+// account and per address, keeps sessions (durable: a restart does not sign anyone out) and
+// answers the session look-up every authenticated request makes, from memory.
+//
+// Interface (`accounts_actor`); errors are domain errors (to_caf_error):
+//   (sign_in_atom, login, password, remote address) -> signed_in: a new session, durable before
+//        the reply. `unauthenticated` ("login or password is wrong") for an unknown login, a
+//        wrong password or a disabled account alike (and an unknown login costs a password check
+//        too, so timing does not tell them apart); `rate_limited` once the account or the
+//        address has had too many failures within `failure_window`.
+//   (authenticate_atom, session token) -> session_info, or `unauthenticated` for an unknown,
+//        expired (absolute lifetime) or idle (no request for `session_idle`) session.
+//   (sign_out_atom, session token) -> ok; the session is removed durably. Unknown: ok too.
+//   (create_account_atom, new_account) -> the account (operator only; the actor checks):
+//        login taken -> `conflict`; password rules -> `invalid_argument`.
+
+#include "actors/messages.hpp"
+#include "domain/account.hpp"
+#include "domain/time.hpp"
+#include "storage/accounts.hpp"
+
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string>
+
+namespace visitd::storage {
+class journal;
+}
+
+namespace visitd::actors {
+
+using sign_in_atom = caf::atom_constant<caf::atom("asignin")>;
+using authenticate_atom = caf::atom_constant<caf::atom("aauth")>;
+using sign_out_atom = caf::atom_constant<caf::atom("asignout")>;
+using create_account_atom = caf::atom_constant<caf::atom("acreate")>;
+
+/// A successful sign-in: the secrets go to the browser (cookie and CSRF header), never to the
+/// store, which keeps their digests.
+struct signed_in {
+  std::string session_token;
+  std::string csrf_token;
+  domain::account_id account;
+  bool is_operator = false;
+  domain::timestamp expires_at{};
+};
+
+/// Who a session token belongs to.
+struct session_info {
+  domain::account_id account;
+  bool is_operator = false;
+  std::string csrf_digest;  ///< Compare `auth::token_digest(header)` with it.
+  domain::timestamp expires_at{};
+};
+
+/// An operator's request for a new account.
+struct new_account {
+  domain::account_id by;  ///< The operator asking.
+  std::string login;      ///< As typed (lowercased by the actor).
+  std::string password;   ///< Empty: no password sign-in (a provider signed in by EHR launch).
+  bool is_operator = false;
+};
+
+using accounts_actor = caf::typed_actor<
+  caf::replies_to<sign_in_atom, std::string, std::string, std::string>::with<signed_in>,
+  caf::replies_to<authenticate_atom, std::string>::with<session_info>,
+  caf::replies_to<sign_out_atom, std::string>::with<caf::ok_atom>,
+  caf::replies_to<create_account_atom, new_account>::with<domain::account>>;
+
+struct accounts_options {
+  std::chrono::seconds session_lifetime{std::chrono::hours{12}};
+  std::chrono::seconds session_idle{std::chrono::minutes{30}};
+  /// Failed sign-ins allowed per account, and per remote address, within `failure_window`.
+  std::size_t max_failures_per_account = 5;
+  std::size_t max_failures_per_address = 20;
+  std::chrono::seconds failure_window{std::chrono::minutes{15}};
+  /// argon2id cost of new password hashes (auth/passwords.hpp; tests lower it).
+  unsigned long long password_ops = 2;
+  std::size_t password_memory_bytes = std::size_t{64} * 1024 * 1024;
+  std::chrono::milliseconds request_timeout{std::chrono::seconds{10}};
+};
+
+struct accounts_args {
+  storage::stored_accounts stored;      ///< As loaded at start.
+  storage::journal* journal = nullptr;  ///< Must outlive the actor.
+  std::function<domain::timestamp()> clock;
+  accounts_options options;
+  bool detached_checker = true;  ///< Tests on CAF's test coordinator turn this off.
+};
+
+[[nodiscard]] accounts_actor spawn_accounts_actor(caf::actor_system& system, accounts_args args);
+
+}  // namespace visitd::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::signed_in)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::session_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::new_account)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::domain::account)
