@@ -18,6 +18,7 @@
 //   (create_account_atom, new_account) -> the account (operator only; the actor checks):
 //        login taken -> `conflict`; password rules -> `invalid_argument`.
 
+#include "actors/account_messages.hpp"
 #include "actors/messages.hpp"
 #include "domain/account.hpp"
 #include "domain/time.hpp"
@@ -42,32 +43,6 @@ using sign_in_atom = caf::atom_constant<caf::atom("asignin")>;
 using authenticate_atom = caf::atom_constant<caf::atom("aauth")>;
 using sign_out_atom = caf::atom_constant<caf::atom("asignout")>;
 using create_account_atom = caf::atom_constant<caf::atom("acreate")>;
-
-/// A successful sign-in: the secrets go to the browser (cookie and CSRF header), never to the
-/// store, which keeps their digests.
-struct signed_in {
-  std::string session_token;
-  std::string csrf_token;
-  domain::account_id account;
-  bool is_operator = false;
-  domain::timestamp expires_at{};
-};
-
-/// Who a session token belongs to.
-struct session_info {
-  domain::account_id account;
-  bool is_operator = false;
-  std::string csrf_digest;  ///< Compare `auth::token_digest(header)` with it.
-  domain::timestamp expires_at{};
-};
-
-/// An operator's request for a new account.
-struct new_account {
-  domain::account_id by;  ///< The operator asking.
-  std::string login;      ///< As typed (lowercased by the actor).
-  std::string password;   ///< Empty: no password sign-in (a provider signed in by EHR launch).
-  bool is_operator = false;
-};
 
 using accounts_actor = caf::typed_actor<
   caf::replies_to<sign_in_atom, std::string, std::string, std::string>::with<signed_in>,

@@ -1,6 +1,8 @@
 #include "actors/runtime.hpp"
 
+#include "actors/accounts_actor.hpp"
 #include "actors/directory.hpp"
+#include "storage/accounts.hpp"
 #include "storage/recovery.hpp"
 #include "storage/store.hpp"
 
@@ -45,12 +47,31 @@ void readiness_bridge(caf::event_based_actor* self, const health_actor& health,
           });
 }
 
+/// Makes one request on a caller's behalf and hands the outcome to `done` (as readiness_bridge:
+/// no caller thread ever waits on an actor).
+template <class Reply, class Handle, class... Ts>
+void request_bridge(caf::event_based_actor* self, const Handle& target,
+                    std::chrono::milliseconds timeout,
+                    const std::shared_ptr<std::function<void(domain::result<Reply>)>>& done,
+                    const Ts&... xs) {
+  self->request(target, timeout, xs...)
+    .then([done](Reply& r) { (*done)(std::move(r)); },
+          [done](caf::error& err) { (*done)(to_domain_error(err)); });
+}
+
 class caf_runtime final : public runtime {
 public:
   caf_runtime(const runtime_options& options, storage::store& store, storage::journal& journal,
-              storage::recovered_state recovered)
+              storage::recovered_state recovered, storage::stored_accounts stored_accounts)
     : config_(make_config(options)), system_(config_), timeout_(options.request_timeout) {
     health_ = system_.spawn(health, &store);
+    accounts_args accounts;
+    accounts.stored = std::move(stored_accounts);
+    accounts.journal = &journal;
+    accounts.clock = wall_clock_now;
+    accounts.options.session_lifetime = options.session_lifetime;
+    accounts.options.session_idle = options.session_idle;
+    accounts_ = spawn_accounts_actor(system_, std::move(accounts));
     directory_args args;
     args.journal = &journal;
     args.store = &store;
@@ -76,16 +97,55 @@ public:
                   std::make_shared<completion>(std::move(done)));
   }
 
+  void sign_in(std::string login, std::string password, std::string remote_address,
+               reply<signed_in> done) override {
+    ask<signed_in>(accounts_, std::move(done), sign_in_atom::value, std::move(login),
+                   std::move(password), std::move(remote_address));
+  }
+
+  void authenticate(std::string session_token, reply<session_info> done) override {
+    ask<session_info>(accounts_, std::move(done), authenticate_atom::value,
+                      std::move(session_token));
+  }
+
+  void sign_out(std::string session_token, completion done) override {
+    ask<caf::ok_atom>(
+      accounts_,
+      [done = std::move(done)](domain::result<caf::ok_atom> r) {
+        if (r)
+          done({});
+        else
+          done(std::move(r).err());
+      },
+      sign_out_atom::value, std::move(session_token));
+  }
+
+  void create_account(new_account request, reply<domain::account> done) override {
+    ask<domain::account>(accounts_, std::move(done), create_account_atom::value,
+                         std::move(request));
+  }
+
   void shutdown() override {
     if (stopped_) return;
     stopped_ = true;
     caf::anon_send_exit(health_, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(accounts_, caf::exit_reason::user_shutdown);
     // The directory's links stop every tenant, board, visit actor and the loader with it.
     caf::anon_send_exit(directory_, caf::exit_reason::user_shutdown);
     system_.await_all_actors_done();
   }
 
 private:
+  template <class Reply, class Handle, class... Ts>
+  void ask(const Handle& target, reply<Reply> done, Ts... xs) {
+    if (stopped_) {
+      done(domain::make_error(domain::errc::unavailable, "actor system is shut down"));
+      return;
+    }
+    system_.spawn(request_bridge<Reply, Handle, Ts...>, target, timeout_,
+                  std::make_shared<reply<Reply>>(std::move(done)), std::move(xs)...);
+  }
+
   static caf::actor_system_config make_config(const runtime_options& options) {
     caf::actor_system_config config;
     config.set("scheduler.max-threads", options.actor_threads);
@@ -96,6 +156,7 @@ private:
   caf::actor_system system_;
   std::chrono::milliseconds timeout_;
   health_actor health_;
+  accounts_actor accounts_;
   directory directory_;
   bool stopped_ = false;
 };
@@ -104,8 +165,10 @@ private:
 
 std::unique_ptr<runtime> start_runtime(const runtime_options& options, storage::store& store,
                                        storage::journal& journal,
-                                       storage::recovered_state recovered) {
-  return std::make_unique<caf_runtime>(options, store, journal, std::move(recovered));
+                                       storage::recovered_state recovered,
+                                       storage::stored_accounts accounts) {
+  return std::make_unique<caf_runtime>(options, store, journal, std::move(recovered),
+                                       std::move(accounts));
 }
 
 }  // namespace visitd::actors

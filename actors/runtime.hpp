@@ -4,6 +4,8 @@
 // has no CAF types, so the http layer and main() stay free of CAF headers, and every call is
 // asynchronous: callers pass a completion callback, which is invoked on a CAF worker thread.
 
+#include "actors/account_messages.hpp"
+#include "domain/account.hpp"
 #include "domain/error.hpp"
 #include "domain/regions.hpp"
 
@@ -11,11 +13,13 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 
 namespace visitd::storage {
 class journal;
 class store;
 struct recovered_state;
+struct stored_accounts;
 }  // namespace visitd::storage
 
 namespace visitd::actors {
@@ -30,6 +34,9 @@ struct runtime_options {
   std::chrono::milliseconds passivate_after{std::chrono::minutes{10}};
   /// The regions this box serves; new tenants must be in one of them.
   domain::region_list regions{};
+  /// Sessions and sign-in limits (actors/accounts_actor.hpp).
+  std::chrono::seconds session_lifetime{std::chrono::hours{12}};
+  std::chrono::seconds session_idle{std::chrono::minutes{30}};
 };
 
 /// Owns the actor system. Destroying it stops every actor and joins the scheduler threads.
@@ -44,16 +51,28 @@ public:
   /// (unavailable, or timeout after `request_timeout`). Never blocks the caller.
   virtual void probe_readiness(completion done) = 0;
 
+  template <class T>
+  using reply = std::function<void(domain::result<T>)>;
+
+  /// The accounts actor's sign-in, session look-up, sign-out and account creation
+  /// (actors/accounts_actor.hpp says what each answers). `done` runs once, on a CAF thread.
+  virtual void sign_in(std::string login, std::string password, std::string remote_address,
+                       reply<signed_in> done) = 0;
+  virtual void authenticate(std::string session_token, reply<session_info> done) = 0;
+  virtual void sign_out(std::string session_token, completion done) = 0;
+  virtual void create_account(new_account request, reply<domain::account> done) = 0;
+
   /// Stops all actors and waits for them. Idempotent. Call before closing the store.
   virtual void shutdown() = 0;
 };
 
-/// Starts the actor system and its long-lived actors: the health actor and the directory, which
-/// spawns the tenants and open visits of `recovered`. `store` and `journal` must outlive the
-/// runtime (or at least its shutdown()).
+/// Starts the actor system and its long-lived actors: the health actor, the accounts actor
+/// (from `accounts`) and the directory, which spawns the tenants and open visits of `recovered`.
+/// `store` and `journal` must outlive the runtime (or at least its shutdown()).
 [[nodiscard]] std::unique_ptr<runtime> start_runtime(const runtime_options& options,
                                                      storage::store& store,
                                                      storage::journal& journal,
-                                                     storage::recovered_state recovered);
+                                                     storage::recovered_state recovered,
+                                                     storage::stored_accounts accounts);
 
 }  // namespace visitd::actors

@@ -4,7 +4,9 @@
 #include "app/retention_runner.hpp"
 #include "http/health_routes.hpp"
 #include "http/server.hpp"
+#include "http/session_routes.hpp"
 #include "http/tls_identity.hpp"
+#include "storage/accounts.hpp"
 #include "storage/journal.hpp"
 #include "storage/recovery.hpp"
 #include "storage/store.hpp"
@@ -85,6 +87,13 @@ int serve(const config& settings) {
                std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::steady_clock::now() - recovery_started)
                  .count());
+  auto accounts = storage::load_accounts(**store);
+  if (!accounts) return fail_start("accounts", accounts.err());
+  spdlog::info("accounts={} sessions={}", accounts->accounts.size(), accounts->sessions.size());
+  if (accounts->accounts.empty())
+    spdlog::warn(
+      "no accounts yet: create the first operator with `visitd admin "
+      "create-operator LOGIN` (with the server stopped)");
 
   std::vector<std::string> extra_names;
   if (settings.server.bind_address != "0.0.0.0" && settings.server.bind_address != "::")
@@ -96,15 +105,17 @@ int serve(const config& settings) {
 
   // The single path for durable writes; actors reach it through completions, never blocking.
   auto journal = storage::start_journal(**store);
-  auto runtime = actors::start_runtime(
-    {.actor_threads = settings.actor_threads, .regions = settings.regions}, **store, *journal,
-                                       std::move(*recovered));
+  actors::runtime_options runtime_options{.actor_threads = settings.actor_threads,
+                                          .regions = settings.regions};
+  auto runtime = actors::start_runtime(runtime_options, **store, *journal, std::move(*recovered),
+                                       std::move(*accounts));
   auto retention =
     std::make_unique<retention_runner>(**store, settings.retention, settings.retention_interval);
 
   http::router routes;
   http::add_health_routes(
     routes, [rt = runtime.get()](auto done) { rt->probe_readiness(std::move(done)); });
+  http::add_session_routes(routes, *runtime, runtime_options.session_lifetime);
 
   auto server = http::start_server(settings.server, *identity, routes);
   if (!server) {

@@ -77,7 +77,8 @@ bhttp::response<bhttp::string_body> to_beast(response&& in, unsigned version, bo
   out.set(bhttp::field::cache_control, "no-store");
   out.set("X-Content-Type-Options", "nosniff");
   out.set(bhttp::field::strict_transport_security, "max-age=31536000");
-  for (auto& [name, value] : in.headers) out.set(name, value);
+  // insert, not set: a handler may send a header more than once (two Set-Cookie lines).
+  for (auto& [name, value] : in.headers) out.insert(name, value);
   out.keep_alive(keep_alive);
   out.body() = std::move(in.body);
   out.prepare_payload();

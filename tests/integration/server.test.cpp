@@ -2,6 +2,7 @@
 // bodies, TLS pinning, limits, plain HTTP on the TLS port, graceful SIGTERM and restart.
 
 #include "child_process.hpp"
+#include "running_server.hpp"
 #include "storage/store.hpp"
 #include "tls_client.hpp"
 
@@ -20,81 +21,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-class temp_dir {
-public:
-  temp_dir() {
-    std::random_device rd;
-    path_ =
-      fs::temp_directory_path() / ("visitd-it-" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~temp_dir() { fs::remove_all(path_); }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
-private:
-  fs::path path_;
-};
-
-/// A running visitd with its port and pinned certificate.
-class running_server {
-public:
-  running_server(const fs::path& data_dir, std::vector<std::string> extra_args = {}) {
-    std::vector<std::string> args{"serve",      "--port",         "0", "--bind", "127.0.0.1",
-                                  "--data-dir", data_dir.string()};
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
-    log_path_ = (data_dir.parent_path() / (data_dir.filename().string() + ".log")).string();
-    process_ = std::make_unique<child_process>(VISITD_BINARY, args, log_path_);
-    auto line = process_->wait_for_line("listening on https://", 30s);
-    if (!line) throw std::runtime_error("visitd did not start; log:\n" + log());
-    std::smatch m;
-    std::regex port_re{R"(https://127\.0\.0\.1:(\d+))"};
-    if (!std::regex_search(*line, m, port_re)) throw std::runtime_error("no port in: " + *line);
-    port_ = static_cast<std::uint16_t>(std::stoi(m[1]));
-    cert_pem_ = read_file((data_dir / "tls" / "cert.pem").string());
-  }
-
-  [[nodiscard]] tls_client_options client() const { return {"127.0.0.1", port_, cert_pem_, 0}; }
-  [[nodiscard]] std::uint16_t port() const { return port_; }
-  [[nodiscard]] const std::string& certificate() const { return cert_pem_; }
-  [[nodiscard]] std::string log() const {
-    try {
-      return read_file(log_path_);
-    } catch (...) {
-      return {};
-    }
-  }
-  child_process& process() { return *process_; }
-
-  /// Polls /readyz until 200 (readiness can lag the listening line by a few ms).
-  void wait_ready() {
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      try {
-        if (https_get(client(), "/readyz").status == 200) return;
-      } catch (const std::exception&) {
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    throw std::runtime_error("visitd never became ready; log:\n" + log());
-  }
-
-  int stop(int signal = SIGTERM) {
-    process_->send_signal(signal);
-    auto code = process_->wait_exit(30s);
-    if (!code) throw std::runtime_error("visitd did not exit after signal");
-    return *code;
-  }
-
-private:
-  std::unique_ptr<child_process> process_;
-  std::string log_path_;
-  std::uint16_t port_ = 0;
-  std::string cert_pem_;
-};
-
 TEST(server, health_readiness_and_error_bodies_over_pinned_tls) {
   temp_dir dir;
-  running_server visitd{dir.path() / "data"};
+  running_server visitd{VISITD_BINARY, dir.path() / "data"};
   visitd.wait_ready();
 
   auto health = https_get(visitd.client(), "/healthz");
@@ -135,7 +64,7 @@ TEST(server, health_readiness_and_error_bodies_over_pinned_tls) {
 
 TEST(server, speaks_tls_1_2_and_1_3_and_rejects_unpinned_certificates) {
   temp_dir dir;
-  running_server visitd{dir.path() / "data"};
+  running_server visitd{VISITD_BINARY, dir.path() / "data"};
   visitd.wait_ready();
 
   tls_connection modern{visitd.client()};
@@ -148,7 +77,7 @@ TEST(server, speaks_tls_1_2_and_1_3_and_rejects_unpinned_certificates) {
 
   // A different certificate as the only trust anchor must fail verification.
   temp_dir other;
-  running_server impostor{other.path() / "data"};
+  running_server impostor{VISITD_BINARY, other.path() / "data"};
   auto wrong_pin = visitd.client();
   wrong_pin.pinned_certificate_pem = impostor.certificate();
   EXPECT_THROW(tls_connection{wrong_pin}, std::runtime_error);
@@ -158,7 +87,7 @@ TEST(server, speaks_tls_1_2_and_1_3_and_rejects_unpinned_certificates) {
 
 TEST(server, plain_http_on_the_tls_port_gets_a_clear_rejection) {
   temp_dir dir;
-  running_server visitd{dir.path() / "data"};
+  running_server visitd{VISITD_BINARY, dir.path() / "data"};
   visitd.wait_ready();
 
   auto reply =
@@ -175,7 +104,8 @@ TEST(server, plain_http_on_the_tls_port_gets_a_clear_rejection) {
 
 TEST(server, limits_are_enforced_before_parsing) {
   temp_dir dir;
-  running_server visitd{dir.path() / "data", {"--body-limit", "1024", "--header-limit", "2048"}};
+  running_server visitd{
+    VISITD_BINARY, dir.path() / "data", {"--body-limit", "1024", "--header-limit", "2048"}};
   visitd.wait_ready();
 
   tls_connection big_body{visitd.client()};
@@ -203,7 +133,7 @@ TEST(server, graceful_stop_and_restart_reuses_the_certificate_and_store) {
   auto data = dir.path() / "data";
   std::string first_cert;
   {
-    running_server visitd{data};
+    running_server visitd{VISITD_BINARY, data};
     visitd.wait_ready();
     first_cert = visitd.certificate();
     EXPECT_EQ(visitd.stop(SIGTERM), 0);
@@ -212,7 +142,7 @@ TEST(server, graceful_stop_and_restart_reuses_the_certificate_and_store) {
   EXPECT_EQ(fs::status(data / "tls" / "key.pem").permissions() & fs::perms::others_all,
             fs::perms::none);
   {
-    running_server visitd{data};
+    running_server visitd{VISITD_BINARY, data};
     visitd.wait_ready();
     EXPECT_EQ(visitd.certificate(), first_cert);
     // The server still presents the original certificate: pinning to it succeeds.
@@ -225,8 +155,8 @@ TEST(server, graceful_stop_and_restart_reuses_the_certificate_and_store) {
 
 TEST(server, two_servers_side_by_side) {
   temp_dir dir;
-  running_server a{dir.path() / "a"};
-  running_server b{dir.path() / "b"};
+  running_server a{VISITD_BINARY, dir.path() / "a"};
+  running_server b{VISITD_BINARY, dir.path() / "b"};
   a.wait_ready();
   b.wait_ready();
   EXPECT_NE(a.port(), b.port());
@@ -238,7 +168,7 @@ TEST(server, two_servers_side_by_side) {
 
 TEST(server, second_server_on_a_used_data_dir_fails_clearly) {
   temp_dir dir;
-  running_server first{dir.path() / "data"};
+  running_server first{VISITD_BINARY, dir.path() / "data"};
   first.wait_ready();
   auto second =
     run_to_completion(VISITD_BINARY, {"--port", "0", "--data-dir", (dir.path() / "data").string()});
@@ -287,7 +217,8 @@ TEST(command_line, help_version_and_bad_options) {
 
 TEST(command_line, shipped_config_file_starts_the_server) {
   temp_dir dir;
-  running_server visitd{dir.path() / "data",
+  running_server visitd{VISITD_BINARY,
+                        dir.path() / "data",
                         {"--config", std::string{VISITD_SOURCE_DIR} + "/config/visitd.conf"}};
   visitd.wait_ready();
   EXPECT_EQ(visitd.stop(), 0);

@@ -162,7 +162,9 @@ http_reply tls_connection::read_reply() {
     if (colon == std::string::npos) continue;
     auto value = line.substr(colon + 1);
     value.erase(0, value.find_first_not_of(' '));
-    reply.headers[lower(line.substr(0, colon))] = value;
+    // A repeated header (Set-Cookie) keeps every value, one per line.
+    auto& slot = reply.headers[lower(line.substr(0, colon))];
+    slot = slot.empty() ? value : slot + "\n" + value;
   }
   std::size_t length = 0;
   if (auto it = reply.headers.find("content-length"); it != reply.headers.end())

@@ -14,7 +14,7 @@ namespace visitd::test {
 
 struct http_reply {
   int status = 0;
-  std::map<std::string, std::string> headers;  ///< Lower-case names.
+  std::map<std::string, std::string> headers;  ///< Lower-case names; repeats joined by \n.
   std::string body;
 };
 

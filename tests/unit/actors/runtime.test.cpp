@@ -1,5 +1,6 @@
 #include "actors/runtime.hpp"
 
+#include "storage/accounts.hpp"
 #include "storage/journal.hpp"
 #include "storage/recovery.hpp"
 #include "storage/store.hpp"
@@ -51,7 +52,7 @@ TEST(runtime, readiness_reports_the_store_state) {
   fake_store store;
   instant_journal journal;
   auto rt = start_runtime({.actor_threads = 2, .request_timeout = std::chrono::seconds(2)}, store,
-                          journal, {});
+                          journal, {}, {});
   EXPECT_TRUE(probe(*rt));
 
   store.healthy = false;
@@ -64,7 +65,7 @@ TEST(runtime, readiness_reports_the_store_state) {
 TEST(runtime, many_concurrent_probes_each_complete_once) {
   fake_store store;
   instant_journal journal;
-  auto rt = start_runtime({}, store, journal, {});
+  auto rt = start_runtime({}, store, journal, {}, {});
   constexpr int probes = 1000;
   std::atomic<int> completed{0};
   std::promise<void> all_done;
@@ -82,7 +83,7 @@ TEST(runtime, many_concurrent_probes_each_complete_once) {
 TEST(runtime, probe_after_shutdown_fails_fast) {
   fake_store store;
   instant_journal journal;
-  auto rt = start_runtime({}, store, journal, {});
+  auto rt = start_runtime({}, store, journal, {}, {});
   rt->shutdown();
   rt->shutdown();  // idempotent
   auto r = probe(*rt);

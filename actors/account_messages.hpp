@@ -1,0 +1,39 @@
+#pragma once
+
+// What the accounts actor answers, as plain structs without CAF types, so the runtime's
+// interface (and through it the http layer) can use them.
+
+#include "domain/ids.hpp"
+#include "domain/time.hpp"
+
+#include <string>
+
+namespace visitd::actors {
+
+/// A successful sign-in: the secrets go to the browser (cookie and CSRF header), never to the
+/// store, which keeps their digests.
+struct signed_in {
+  std::string session_token;
+  std::string csrf_token;
+  domain::account_id account;
+  bool is_operator = false;
+  domain::timestamp expires_at{};
+};
+
+/// Who a session token belongs to.
+struct session_info {
+  domain::account_id account;
+  bool is_operator = false;
+  std::string csrf_digest;  ///< Compare `auth::token_digest(header)` with it.
+  domain::timestamp expires_at{};
+};
+
+/// An operator's request for a new account.
+struct new_account {
+  domain::account_id by;  ///< The operator asking.
+  std::string login;      ///< As typed (lowercased by the actor).
+  std::string password;   ///< Empty: no password sign-in (a provider signed in by EHR launch).
+  bool is_operator = false;
+};
+
+}  // namespace visitd::actors

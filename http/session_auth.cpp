@@ -1,0 +1,84 @@
+#include "http/session_auth.hpp"
+
+#include "auth/tokens.hpp"
+#include "http/errors.hpp"
+
+namespace visitd::http {
+
+std::optional<std::string> cookie_value(const request& req, std::string_view name) {
+  for (const auto& [header, value] : req.headers) {
+    if (header.size() != 6 || (header[0] != 'C' && header[0] != 'c')) continue;
+    std::string lower{header};
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower != "cookie") continue;
+    std::string_view rest{value};
+    while (!rest.empty()) {
+      auto end = rest.find(';');
+      auto pair = rest.substr(0, end);
+      rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      auto eq = pair.find('=');
+      if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
+      auto v = pair.substr(eq + 1);
+      while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+      return std::string{v};
+    }
+  }
+  return std::nullopt;
+}
+
+void set_session_cookies(response& res, std::string_view session_token, std::string_view csrf_token,
+                         std::chrono::seconds max_age) {
+  const auto age = std::to_string(max_age.count());
+  res.headers.emplace_back("Set-Cookie",
+                           std::string{session_cookie}
+                             .append("=")
+                             .append(session_token)
+                             .append("; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=")
+                             .append(age));
+  res.headers.emplace_back("Set-Cookie", std::string{csrf_cookie}
+                                           .append("=")
+                                           .append(csrf_token)
+                                           .append("; Path=/; Secure; SameSite=Strict; Max-Age=")
+                                           .append(age));
+}
+
+void clear_session_cookies(response& res) {
+  res.headers.emplace_back(
+    "Set-Cookie",
+    std::string{session_cookie}.append("=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"));
+  res.headers.emplace_back(
+    "Set-Cookie", std::string{csrf_cookie}.append("=; Path=/; Secure; SameSite=Strict; Max-Age=0"));
+}
+
+void with_session(
+  actors::runtime& runtime, const request& req, const responder& respond, bool state_changing,
+  std::function<void(const actors::session_info&, std::string session_token)> next) {
+  auto token = cookie_value(req, session_cookie);
+  if (!token || token->empty()) {
+    respond(error_response(401, "unauthenticated", "sign in first"));
+    return;
+  }
+  std::string csrf{req.header(csrf_header)};
+  runtime.authenticate(
+    *token, [respond, state_changing, csrf = std::move(csrf), token = *token,
+             next = std::move(next)](domain::result<actors::session_info> session) {
+      if (!session) {
+        auto res = error_response(session.err());
+        if (session.err().code == domain::errc::unauthenticated) clear_session_cookies(res);
+        respond(std::move(res));
+        return;
+      }
+      if (state_changing && (csrf.empty() || !auth::constant_time_equal(auth::token_digest(csrf),
+                                                                        session->csrf_digest))) {
+        respond(error_response(403, "csrf_token_mismatch",
+                               std::string{"this request needs the "}
+                                 .append(csrf_header)
+                                 .append(" header of the session")));
+        return;
+      }
+      next(*session, token);
+    });
+}
+
+}  // namespace visitd::http

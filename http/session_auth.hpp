@@ -1,0 +1,40 @@
+#pragma once
+
+// Who is calling: the session cookie, checked by the accounts actor, and for state-changing
+// requests the CSRF token header matched against the session's (double-submit: the token is
+// also in a cookie the portal's script reads, so it survives a page reload while the store keeps
+// only its digest). Cookies are `__Host-` prefixed: Secure, Path=/, no Domain, so no other
+// site or subdomain can set or read them.
+
+#include "actors/runtime.hpp"
+#include "http/message.hpp"
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace visitd::http {
+
+inline constexpr std::string_view session_cookie = "__Host-session";
+inline constexpr std::string_view csrf_cookie = "__Host-csrf";
+inline constexpr std::string_view csrf_header = "X-CSRF-Token";
+
+/// The value of cookie `name` in the request's Cookie header(s), if present.
+[[nodiscard]] std::optional<std::string> cookie_value(const request& req, std::string_view name);
+
+/// The two Set-Cookie values of a new session (`max_age` from its lifetime), and the two that
+/// clear them.
+void set_session_cookies(response& res, std::string_view session_token, std::string_view csrf_token,
+                         std::chrono::seconds max_age);
+void clear_session_cookies(response& res);
+
+/// Runs `next` with the caller's session. Answers itself otherwise: 401 without a session or
+/// with an expired one, 403 when `state_changing` and the CSRF header is missing or does not
+/// match. `next` runs on whichever thread the accounts actor answered on.
+void with_session(actors::runtime& runtime, const request& req, const responder& respond,
+                  bool state_changing,
+                  std::function<void(const actors::session_info&, std::string session_token)> next);
+
+}  // namespace visitd::http
