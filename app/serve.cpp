@@ -2,9 +2,8 @@
 
 #include "actors/runtime.hpp"
 #include "app/retention_runner.hpp"
-#include "http/health_routes.hpp"
+#include "app/routes.hpp"
 #include "http/server.hpp"
-#include "http/session_routes.hpp"
 #include "http/tls_identity.hpp"
 #include "storage/accounts.hpp"
 #include "storage/journal.hpp"
@@ -113,9 +112,7 @@ int serve(const config& settings) {
     std::make_unique<retention_runner>(**store, settings.retention, settings.retention_interval);
 
   http::router routes;
-  http::add_health_routes(
-    routes, [rt = runtime.get()](auto done) { rt->probe_readiness(std::move(done)); });
-  http::add_session_routes(routes, *runtime, runtime_options.session_lifetime);
+  add_all_routes(routes, *runtime, runtime_options.session_lifetime);
 
   auto server = http::start_server(settings.server, *identity, routes);
   if (!server) {

@@ -1,0 +1,15 @@
+#include "app/routes.hpp"
+
+#include "http/health_routes.hpp"
+#include "http/session_routes.hpp"
+
+namespace visitd::app {
+
+void add_all_routes(http::router& routes, actors::runtime& runtime,
+                    std::chrono::seconds session_lifetime) {
+  http::add_health_routes(routes,
+                          [rt = &runtime](auto done) { rt->probe_readiness(std::move(done)); });
+  http::add_session_routes(routes, runtime, session_lifetime);
+}
+
+}  // namespace visitd::app

@@ -1,0 +1,18 @@
+#pragma once
+
+// Every route the server answers, in one place: `visitd serve` registers them, and the OpenAPI
+// consistency test registers them against a stand-in runtime to compare with
+// docs/api/openapi.yaml.
+
+#include "actors/runtime.hpp"
+#include "http/router.hpp"
+
+#include <chrono>
+
+namespace visitd::app {
+
+/// Adds every route. `runtime` must outlive `routes`.
+void add_all_routes(http::router& routes, actors::runtime& runtime,
+                    std::chrono::seconds session_lifetime);
+
+}  // namespace visitd::app

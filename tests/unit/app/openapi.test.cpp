@@ -1,0 +1,75 @@
+// docs/api/openapi.yaml and the routes the server registers must list the same operations:
+// a route added in code without its spec, or a spec entry without code, fails here.
+
+#include "app/routes.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <string>
+
+namespace visitd::app {
+namespace {
+
+/// Never called: the test only registers routes.
+class no_runtime final : public actors::runtime {
+public:
+  void probe_readiness(completion) override {}
+  void sign_in(std::string, std::string, std::string, reply<actors::signed_in>) override {}
+  void authenticate(std::string, reply<actors::session_info>) override {}
+  void sign_out(std::string, completion) override {}
+  void create_account(actors::new_account, reply<domain::account>) override {}
+  void shutdown() override {}
+};
+
+/// "METHOD /path" for every operation under `paths:` (two-space path keys, four-space methods;
+/// the spec is kept in that plain layout).
+std::set<std::string> spec_operations(const std::string& file) {
+  std::ifstream in{file};
+  EXPECT_TRUE(in) << file;
+  std::set<std::string> out;
+  std::string line;
+  std::string path;
+  bool in_paths = false;
+  const std::set<std::string> methods{"get", "post", "put", "patch", "delete"};
+  while (std::getline(in, line)) {
+    if (line == "paths:") {
+      in_paths = true;
+      continue;
+    }
+    if (!in_paths) continue;
+    if (!line.empty() && line[0] != ' ') break;  // the next top-level key
+    if (line.rfind("  /", 0) == 0 && line.back() == ':') {
+      path = line.substr(2, line.size() - 3);
+      continue;
+    }
+    if (line.rfind("    ", 0) == 0 && line.size() > 4 && line[4] != ' ') {
+      auto key = line.substr(4, line.find(':') - 4);
+      if (methods.contains(key)) {
+        std::transform(key.begin(), key.end(), key.begin(), ::toupper);
+        out.insert(key + " " + path);
+      }
+    }
+  }
+  return out;
+}
+
+TEST(openapi, every_route_is_in_the_spec_and_every_spec_operation_is_a_route) {
+  no_runtime runtime;
+  http::router routes;
+  add_all_routes(routes, runtime, std::chrono::hours{12});
+  std::set<std::string> code;
+  for (auto& r : routes.describe()) {
+    // The router writes path parameters as {name}; so does OpenAPI.
+    code.insert(r);
+  }
+  auto spec = spec_operations(std::string{VISITD_SOURCE_DIR} + "/docs/api/openapi.yaml");
+  for (const auto& op : code) EXPECT_TRUE(spec.contains(op)) << op << " is not in openapi.yaml";
+  for (const auto& op : spec) EXPECT_TRUE(code.contains(op)) << op << " is in openapi.yaml only";
+  EXPECT_GE(code.size(), 5u);
+}
+
+}  // namespace
+}  // namespace visitd::app
