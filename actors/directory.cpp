@@ -2,6 +2,7 @@
 
 #include "actors/journal_ack.hpp"
 #include "actors/visit_loader.hpp"
+#include "storage/audit_log.hpp"
 #include "storage/catalog.hpp"
 #include "storage/journal.hpp"
 
@@ -499,14 +500,21 @@ caf::result<domain::visit_state> open_visit(self_pointer self, const domain::vis
   return promise;
 }
 
-caf::result<tenant_handles> create_tenant(self_pointer self, const domain::tenant& t) {
+caf::result<tenant_handles> create_tenant(self_pointer self, const domain::tenant& t,
+                                          const domain::account_id& by, const std::string& after) {
   auto& st = self->state;
   if (st.tenants.find(t.id) != st.tenants.end())
     return to_caf_error(domain::errc::conflict, "tenant " + t.id.str() + " already exists");
   if (auto known = domain::require_known_region(st.args.regions, t.region); !known)
     return to_caf_error(known.err());
+  auto audit = domain::make_audit_entry(domain::box_tenant(), by, "tenant.create", t.id.str(),
+                                        st.args.clock(), "", after);
+  if (!audit) return to_caf_error(audit.err());
+  auto ops = storage::tenant_ops(t);
+  auto audit_write = storage::audit_ops(*audit, 0);
+  ops.insert(ops.end(), audit_write.begin(), audit_write.end());
   auto promise = self->make_response_promise<tenant_handles>();
-  write(self, storage::tenant_ops(t), [self, t, promise](const caf::error& err) mutable {
+  write(self, std::move(ops), [self, t, promise](const caf::error& err) mutable {
     auto& st = self->state;
     if (err) {
       promise.deliver(err);
@@ -642,7 +650,14 @@ directory_impl::behavior_type directory_behavior(self_pointer self, const direct
                      sweep_atom::value);
 
   return {
-    [self](dir_create_tenant_atom, const domain::tenant& t) { return create_tenant(self, t); },
+    [self](dir_create_tenant_atom, const domain::tenant& t, const domain::account_id& by,
+           const std::string& after) { return create_tenant(self, t, by, after); },
+    [self](dir_list_tenants_atom) {
+      std::vector<tenant_handles> out;
+      for (const auto& [id, t] : self->state.tenants)
+        if (t.actor) out.push_back({t.actor, t.board});
+      return out;
+    },
     [self](dir_tenant_atom, const domain::tenant_id& id) -> caf::result<tenant_handles> {
       auto promise = self->make_response_promise<tenant_handles>();
       with_tenant(self, id,

@@ -15,9 +15,15 @@
 //   `max_restarts` times per `restart_window`; the others are untouched.
 //
 // Interface (`directory`):
-//   (dir_create_tenant_atom, tenant)       -> tenant_handles; the tenant is durable first.
-//                                             `conflict` if it exists, `invalid_argument` if
-//                                             its region is not one this box serves.
+//   (dir_create_tenant_atom, tenant, by, after)
+//                                          -> tenant_handles; the tenant and its audit entry
+//                                             (`tenant.create` by account `by`, `after` the
+//                                             caller's JSON of the tenant) are durable first, in
+//                                             one write. `conflict` if it exists,
+//                                             `invalid_argument` if its region is not one this
+//                                             box serves.
+//   (dir_list_tenants_atom)                -> the handles of every tenant (for listings: each
+//                                             tenant actor answers for its own record).
 //   (dir_tenant_atom, tenant id)           -> tenant_handles, or `not_found`.
 //   (dir_open_visit_atom, visit_info)      -> the visit's state: a new visit is created durably;
 //                                             an open one (live or passivated) is looked up.
@@ -60,6 +66,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace visitd::actors {
 
@@ -119,13 +127,16 @@ struct directory_stats {
 };
 
 using dir_create_tenant_atom = caf::atom_constant<caf::atom("dtcreate")>;
+using dir_list_tenants_atom = caf::atom_constant<caf::atom("dtlist")>;
 using dir_tenant_atom = caf::atom_constant<caf::atom("dtenant")>;
 using dir_open_visit_atom = caf::atom_constant<caf::atom("dvopen")>;
 using dir_stats_atom = caf::atom_constant<caf::atom("dstats")>;
 using dir_approval_flow_atom = caf::atom_constant<caf::atom("dflow")>;
 
 using directory = caf::typed_actor<
-  caf::replies_to<dir_create_tenant_atom, domain::tenant>::with<tenant_handles>,
+  caf::replies_to<dir_create_tenant_atom, domain::tenant, domain::account_id,
+                  std::string>::with<tenant_handles>,
+  caf::replies_to<dir_list_tenants_atom>::with<std::vector<tenant_handles>>,
   caf::replies_to<dir_tenant_atom, domain::tenant_id>::with<tenant_handles>,
   caf::replies_to<dir_open_visit_atom, domain::visit_info>::with<domain::visit_state>,
   caf::replies_to<domain::visit_id, domain::command>::with<command_reply>,
@@ -146,5 +157,6 @@ using directory = caf::typed_actor<
 }  // namespace visitd::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::tenant_handles)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<visitd::actors::tenant_handles>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::directory_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::domain::revision_number)

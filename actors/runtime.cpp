@@ -8,6 +8,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <memory>
 
 namespace visitd::actors {
@@ -57,6 +58,56 @@ void request_bridge(caf::event_based_actor* self, const Handle& target,
   self->request(target, timeout, xs...)
     .then([done](Reply& r) { (*done)(std::move(r)); },
           [done](caf::error& err) { (*done)(to_domain_error(err)); });
+}
+
+/// Collects every tenant's record: the directory's list of tenant actors, then each actor's own
+/// record (the tenant actor owns it), sorted by id. Any failure fails the whole listing.
+void list_tenants_bridge(caf::event_based_actor* self, const directory& dir,
+                         std::chrono::milliseconds timeout,
+                         const std::shared_ptr<runtime::reply<std::vector<domain::tenant>>>& done) {
+  self->request(dir, timeout, dir_list_tenants_atom::value)
+    .then(
+      [self, timeout, done](std::vector<tenant_handles>& handles) {
+        auto out = std::make_shared<std::vector<domain::tenant>>();
+        auto remaining = std::make_shared<std::size_t>(handles.size());
+        auto failed = std::make_shared<bool>(false);
+        if (handles.empty()) {
+          (*done)(std::vector<domain::tenant>{});
+          return;
+        }
+        for (const auto& h : handles)
+          self->request(h.tenant, timeout, get_tenant_atom::value)
+            .then(
+              [out, remaining, failed, done](domain::tenant& t) {
+                out->push_back(std::move(t));
+                if (--*remaining == 0 && !*failed) {
+                  std::sort(out->begin(), out->end(),
+                            [](const auto& a, const auto& b) { return a.id < b.id; });
+                  (*done)(std::move(*out));
+                }
+              },
+              [failed, done](caf::error& err) {
+                if (*failed) return;
+                *failed = true;
+                (*done)(to_domain_error(err));
+              });
+      },
+      [done](caf::error& err) { (*done)(to_domain_error(err)); });
+}
+
+/// The directory's handles of one tenant, then the tenant actor's record.
+void get_tenant_bridge(caf::event_based_actor* self, const directory& dir,
+                       std::chrono::milliseconds timeout,
+                       const std::shared_ptr<runtime::reply<domain::tenant>>& done,
+                       const domain::tenant_id& id) {
+  self->request(dir, timeout, dir_tenant_atom::value, id)
+    .then(
+      [self, timeout, done](tenant_handles& h) {
+        self->request(h.tenant, timeout, get_tenant_atom::value)
+          .then([done](domain::tenant& t) { (*done)(std::move(t)); },
+                [done](caf::error& err) { (*done)(to_domain_error(err)); });
+      },
+      [done](caf::error& err) { (*done)(to_domain_error(err)); });
 }
 
 class caf_runtime final : public runtime {
@@ -123,6 +174,37 @@ public:
   void create_account(new_account request, reply<domain::account> done) override {
     ask<domain::account>(accounts_, std::move(done), create_account_atom::value,
                          std::move(request));
+  }
+
+  void create_tenant(domain::tenant tenant, domain::account_id by, std::string after,
+                     reply<domain::tenant> done) override {
+    ask<tenant_handles>(
+      directory_,
+      [tenant, done = std::move(done)](domain::result<tenant_handles> created) {
+        if (created)
+          done(tenant);
+        else
+          done(std::move(created).err());
+      },
+      dir_create_tenant_atom::value, tenant, std::move(by), std::move(after));
+  }
+
+  void list_tenants(reply<std::vector<domain::tenant>> done) override {
+    if (stopped_) {
+      done(domain::make_error(domain::errc::unavailable, "actor system is shut down"));
+      return;
+    }
+    system_.spawn(list_tenants_bridge, directory_, timeout_,
+                  std::make_shared<reply<std::vector<domain::tenant>>>(std::move(done)));
+  }
+
+  void get_tenant(domain::tenant_id id, reply<domain::tenant> done) override {
+    if (stopped_) {
+      done(domain::make_error(domain::errc::unavailable, "actor system is shut down"));
+      return;
+    }
+    system_.spawn(get_tenant_bridge, directory_, timeout_,
+                  std::make_shared<reply<domain::tenant>>(std::move(done)), std::move(id));
   }
 
   void shutdown() override {

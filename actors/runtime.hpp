@@ -8,12 +8,14 @@
 #include "domain/account.hpp"
 #include "domain/error.hpp"
 #include "domain/regions.hpp"
+#include "domain/tenant.hpp"
 
 #include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace visitd::storage {
 class journal;
@@ -61,6 +63,14 @@ public:
   virtual void authenticate(std::string session_token, reply<session_info> done) = 0;
   virtual void sign_out(std::string session_token, completion done) = 0;
   virtual void create_account(new_account request, reply<domain::account> done) = 0;
+
+  /// Tenants (the directory and each tenant's actor). `create_tenant`: `after` is the caller's
+  /// JSON of the tenant for the audit entry written with it. `list_tenants`: every tenant's
+  /// record, ordered by id.
+  virtual void create_tenant(domain::tenant tenant, domain::account_id by, std::string after,
+                             reply<domain::tenant> done) = 0;
+  virtual void list_tenants(reply<std::vector<domain::tenant>> done) = 0;
+  virtual void get_tenant(domain::tenant_id id, reply<domain::tenant> done) = 0;
 
   /// Stops all actors and waits for them. Idempotent. Call before closing the store.
   virtual void shutdown() = 0;

@@ -2,6 +2,7 @@
 
 #include "http/health_routes.hpp"
 #include "http/session_routes.hpp"
+#include "http/tenant_routes.hpp"
 
 namespace visitd::app {
 
@@ -10,6 +11,7 @@ void add_all_routes(http::router& routes, actors::runtime& runtime,
   http::add_health_routes(routes,
                           [rt = &runtime](auto done) { rt->probe_readiness(std::move(done)); });
   http::add_session_routes(routes, runtime, session_lifetime);
+  http::add_tenant_routes(routes, runtime);
 }
 
 }  // namespace visitd::app

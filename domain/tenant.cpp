@@ -85,6 +85,17 @@ result<void> set_approver(tenant& t, const account_id& actor, account_id approve
   return {};
 }
 
+std::string_view to_string(tenant_status status) noexcept {
+  return status == tenant_status::active ? "active" : "suspended";
+}
+
+result<ehr_kind> parse_ehr_kind(std::string_view text) {
+  for (auto kind : {ehr_kind::generic_smart, ehr_kind::epic, ehr_kind::oracle_health})
+    if (to_string(kind) == text) return kind;
+  return make_error(errc::invalid_argument,
+                    "ehr: must be one of generic_smart, epic, oracle_health");
+}
+
 std::string_view to_string(ehr_kind kind) noexcept {
   switch (kind) {
     case ehr_kind::generic_smart: return "generic_smart";

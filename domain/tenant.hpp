@@ -85,5 +85,10 @@ struct tenant {
 [[nodiscard]] result<void> set_approver(tenant& t, const account_id& actor, account_id approver);
 
 [[nodiscard]] std::string_view to_string(ehr_kind kind) noexcept;
+[[nodiscard]] std::string_view to_string(tenant_status status) noexcept;
+
+/// The kind named as `to_string` names it; `invalid_argument` naming `ehr` otherwise (listing
+/// the kinds).
+[[nodiscard]] result<ehr_kind> parse_ehr_kind(std::string_view text);
 
 }  // namespace visitd::domain

@@ -1,5 +1,6 @@
 #include "actors/directory.hpp"
 
+#include "storage/audit_log.hpp"
 #include "storage/catalog.hpp"
 #include "storage/recovery.hpp"
 #include "storage/visit_log.hpp"
@@ -30,6 +31,11 @@ domain::tenant make_tenant(std::string_view tenant) {
     id<domain::account_id>("approver-1"), domain::ehr_kind::generic_smart);
   EXPECT_TRUE(t) << t.err().message;
   return *t;
+}
+
+const domain::account_id& operator_id() {
+  static const auto op = id<domain::account_id>("op-1");
+  return op;
 }
 
 domain::visit_info make_info(std::string_view visit, std::string_view tenant = "t-1",
@@ -258,14 +264,14 @@ TEST_F(directory_test, refuses_unknown_tenants_visits_and_duplicate_tenants) {
   ASSERT_TRUE(no_visit->error);
   EXPECT_EQ(no_visit->error->code, domain::errc::not_found);
 
-  auto dup = ask<tenant_handles>(dir_create_tenant_atom::value, make_tenant("t-1"));
+  auto dup = ask<tenant_handles>(dir_create_tenant_atom::value, make_tenant("t-1"), operator_id(), std::string{"{}"});
   ASSERT_TRUE(dup->error);
   EXPECT_EQ(dup->error->code, domain::errc::conflict);
 }
 
 TEST_F(directory_test, creates_tenants_durably) {
   start();
-  auto created = ask<tenant_handles>(dir_create_tenant_atom::value, make_tenant("t-2"));
+  auto created = ask<tenant_handles>(dir_create_tenant_atom::value, make_tenant("t-2"), operator_id(), std::string{R"({"id":"t-2"})"});
   EXPECT_FALSE(created->done()) << "answered before the journal acknowledged";
   settle();
   ASSERT_TRUE(created->reply) << created->error->message;
@@ -273,6 +279,16 @@ TEST_F(directory_test, creates_tenants_durably) {
   ASSERT_TRUE(recovered);
   ASSERT_EQ(recovered->tenants.size(), 1u);
   EXPECT_EQ(recovered->tenants[0].id.str(), "t-2");
+  auto audit = storage::read_audit(*store_, domain::box_tenant(), domain::timestamp{},
+                                   domain::timestamp::max(), 10);
+  ASSERT_TRUE(audit);
+  ASSERT_EQ(audit->size(), 1u) << "the tenant and its audit entry are one write";
+  EXPECT_EQ(audit->front().action, "tenant.create");
+  EXPECT_EQ(audit->front().actor, operator_id());
+  EXPECT_EQ(audit->front().after, R"({"id":"t-2"})");
+  auto listed = ask<std::vector<tenant_handles>>(dir_list_tenants_atom::value);
+  ASSERT_TRUE(listed->reply);
+  EXPECT_EQ(listed->reply->size(), 1u);
   auto found = ask<tenant_handles>(dir_tenant_atom::value, id<domain::tenant_id>("t-2"));
   EXPECT_TRUE(found->reply);
 }
@@ -281,7 +297,7 @@ TEST_F(directory_test, refuses_a_tenant_outside_the_configured_regions) {
   start();
   auto t = make_tenant("t-3");
   t.region = "us-east";
-  auto refused = ask<tenant_handles>(dir_create_tenant_atom::value, t);
+  auto refused = ask<tenant_handles>(dir_create_tenant_atom::value, t, operator_id(), std::string{"{}"});
   settle();
   ASSERT_TRUE(refused->error);
   EXPECT_EQ(refused->error->code, domain::errc::invalid_argument);
@@ -292,7 +308,7 @@ TEST_F(directory_test, refuses_a_tenant_outside_the_configured_regions) {
   EXPECT_TRUE(recovered->tenants.empty()) << "a refused tenant was written";
 
   t.region = "eu-west";
-  auto accepted = ask<tenant_handles>(dir_create_tenant_atom::value, t);
+  auto accepted = ask<tenant_handles>(dir_create_tenant_atom::value, t, operator_id(), std::string{"{}"});
   settle();
   EXPECT_TRUE(accepted->reply) << accepted->error->message;
 }

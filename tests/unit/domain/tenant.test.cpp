@@ -92,3 +92,19 @@ TEST(tenant, only_an_admin_names_the_approver) {
 
 }  // namespace
 }  // namespace visitd::domain
+
+namespace visitd::domain {
+namespace {
+
+TEST(tenant, ehr_kinds_and_statuses_have_names_that_parse_back) {
+  for (auto kind : {ehr_kind::generic_smart, ehr_kind::epic, ehr_kind::oracle_health})
+    EXPECT_EQ(parse_ehr_kind(to_string(kind)).value(), kind);
+  auto bad = parse_ehr_kind("cerner");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.err().message.rfind("ehr:", 0), 0u);
+  EXPECT_EQ(to_string(tenant_status::active), "active");
+  EXPECT_EQ(to_string(tenant_status::suspended), "suspended");
+}
+
+}  // namespace
+}  // namespace visitd::domain

@@ -1,0 +1,155 @@
+#include "http/tenant_routes.hpp"
+
+#include "http/errors.hpp"
+#include "http/json_body.hpp"
+#include "http/session_auth.hpp"
+
+#include <boost/json.hpp>
+
+#include <memory>
+
+namespace visitd::http {
+
+namespace {
+
+boost::json::object tenant_json(const domain::tenant& t) {
+  boost::json::array admins;
+  for (const auto& a : t.admins) admins.emplace_back(a.str());
+  return {
+    {"id", t.id.str()},
+    {"display_name", t.display_name},
+    {"region", t.region},
+    {"status", domain::to_string(t.status)},
+    {"admins", std::move(admins)},
+    {"approver", t.approver.str()},
+    {"ehr", domain::to_string(t.ehr)},
+  };
+}
+
+response forbidden(std::string_view what) {
+  return error_response(403, "forbidden", std::string{what});
+}
+
+/// Reads the body of POST /api/v1/tenants into a tenant (the domain checks every field).
+domain::result<domain::tenant> tenant_from(const json_fields& fields, body_error& bad) {
+  std::string id, name, region, approver, ehr;
+  std::vector<std::string> admins;
+  for (auto err : {fields.string("id", id, 64), fields.string("display_name", name, 200),
+                   fields.string("region", region, 32), fields.strings("admins", admins),
+                   fields.string("approver", approver, 64), fields.string("ehr", ehr, 32)}) {
+    if (err) {
+      bad = *err;
+      return domain::make_error(domain::errc::invalid_argument, err->message);
+    }
+  }
+  auto tenant_id = domain::tenant_id::parse(id);
+  if (!tenant_id)
+    return domain::make_error(domain::errc::invalid_argument, "id: " + tenant_id.err().message);
+  std::vector<domain::account_id> admin_ids;
+  for (const auto& a : admins) {
+    auto parsed = domain::account_id::parse(a);
+    if (!parsed)
+      return domain::make_error(domain::errc::invalid_argument, "admins: " + parsed.err().message);
+    admin_ids.push_back(std::move(*parsed));
+  }
+  auto approver_id = domain::account_id::parse(approver);
+  if (!approver_id)
+    return domain::make_error(domain::errc::invalid_argument,
+                              "approver: " + approver_id.err().message);
+  auto kind = domain::parse_ehr_kind(ehr);
+  if (!kind) return std::move(kind).err();
+  return domain::make_tenant(std::move(*tenant_id), name, region, std::move(admin_ids),
+                             std::move(*approver_id), *kind);
+}
+
+}  // namespace
+
+void add_tenant_routes(router& routes, actors::runtime& runtime) {
+  routes.add("POST", "/api/v1/accounts", [&runtime](request& req, const responder& respond) {
+    auto body = std::make_shared<std::variant<json_fields, body_error>>(
+      read_json_object(req, {"login", "password", "operator"}));
+    with_session(
+      runtime, req, respond, true,
+      [&runtime, respond, body](const actors::session_info& s, const std::string&) {
+        if (!s.is_operator) return respond(forbidden("only an operator creates accounts"));
+        if (auto* err = std::get_if<body_error>(body.get())) return respond(error_response(*err));
+        const auto& fields = std::get<json_fields>(*body);
+        actors::new_account request;
+        request.by = s.account;
+        std::optional<std::string> password;
+        for (auto err : {fields.string("login", request.login, 64),
+                         fields.optional_string("password", password, 1024),
+                         fields.optional_bool("operator", request.is_operator)})
+          if (err) return respond(error_response(*err));
+        request.password = password.value_or("");
+        runtime.create_account(std::move(request), [respond](domain::result<domain::account> made) {
+          if (!made) return respond(error_response(made.err()));
+          boost::json::object out{
+            {"id", made->id.str()}, {"login", made->login}, {"operator", made->is_operator}};
+          respond(json_response(201, boost::json::serialize(out)));
+        });
+      });
+  });
+
+  routes.add("POST", "/api/v1/tenants", [&runtime](request& req, const responder& respond) {
+    auto body = std::make_shared<std::variant<json_fields, body_error>>(
+      read_json_object(req, {"id", "display_name", "region", "admins", "approver", "ehr"}));
+    with_session(runtime, req, respond, true,
+                 [&runtime, respond, body](const actors::session_info& s, const std::string&) {
+                   if (!s.is_operator)
+                     return respond(forbidden("only an operator creates tenants"));
+                   if (auto* err = std::get_if<body_error>(body.get()))
+                     return respond(error_response(*err));
+                   body_error bad;
+                   auto tenant = tenant_from(std::get<json_fields>(*body), bad);
+                   if (!tenant) {
+                     if (!bad.message.empty()) return respond(error_response(bad));
+                     return respond(error_response(tenant.err()));
+                   }
+                   auto after = boost::json::serialize(tenant_json(*tenant));
+                   runtime.create_tenant(
+                     std::move(*tenant), s.account, std::move(after),
+                     [respond](domain::result<domain::tenant> made) {
+                       if (!made) return respond(error_response(made.err()));
+                       respond(json_response(201, boost::json::serialize(tenant_json(*made))));
+                     });
+                 });
+  });
+
+  routes.add("GET", "/api/v1/tenants", [&runtime](request& req, const responder& respond) {
+    with_session(runtime, req, respond, false,
+                 [&runtime, respond](const actors::session_info& s, const std::string&) {
+                   if (!s.is_operator) return respond(forbidden("only an operator lists tenants"));
+                   runtime.list_tenants([respond](domain::result<std::vector<domain::tenant>> all) {
+                     if (!all) return respond(error_response(all.err()));
+                     boost::json::array items;
+                     for (const auto& t : *all) items.emplace_back(tenant_json(t));
+                     respond(json_response(
+                       200, boost::json::serialize(boost::json::object{{"tenants", items}})));
+                   });
+                 });
+  });
+
+  routes.add("GET", "/api/v1/tenants/{tenant_id}",
+             [&runtime](request& req, const responder& respond) {
+               auto id = domain::tenant_id::parse(req.path_params["tenant_id"]);
+               with_session(
+                 runtime, req, respond, false,
+                 [&runtime, respond, id](const actors::session_info& s, const std::string&) {
+                   auto hidden = [] { return error_response(404, "not_found", "no such tenant"); };
+                   if (!id) return respond(hidden());
+                   runtime.get_tenant(*id, [respond, s, hidden](domain::result<domain::tenant> t) {
+                     if (!t) {
+                       if (t.err().code == domain::errc::not_found) return respond(hidden());
+                       return respond(error_response(t.err()));
+                     }
+                     // Someone else's tenant looks exactly like one that does not exist.
+                     if (!s.is_operator && !t->is_admin(s.account) && !t->is_approver(s.account))
+                       return respond(hidden());
+                     respond(json_response(200, boost::json::serialize(tenant_json(*t))));
+                   });
+                 });
+             });
+}
+
+}  // namespace visitd::http

@@ -1,0 +1,112 @@
+// The operator's part of the portal API on the real server: accounts and tenants created over
+// TLS with CSRF, audited, validated field by field, hidden from those who are not theirs, and
+// still there after kill -9.
+
+#include "api_client.hpp"
+#include "running_server.hpp"
+
+#include <gtest/gtest.h>
+
+namespace visitd::test {
+namespace {
+
+const std::string operator_password = "first operator secret";
+const std::string admin_password = "tenant admin secret";
+
+std::string tenant_body(const std::string& id, const std::string& admin,
+                        const std::string& approver, const std::string& region = "local",
+                        const std::string& ehr = "oracle_health") {
+  return R"({"id":")" + id + R"(","display_name":"Acme Health","region":")" + region +
+         R"(","admins":[")" + admin + R"("],"approver":")" + approver + R"(","ehr":")" + ehr +
+         R"("})";
+}
+
+TEST(tenants, the_operator_creates_accounts_and_tenants_that_admins_see_and_others_cannot_find) {
+  temp_dir dir;
+  auto data = dir.path() / "data";
+  create_operator(VISITD_BINARY, data, "ops", operator_password);
+  std::string admin_id;
+  {
+    running_server visitd{VISITD_BINARY, data};
+    visitd.wait_ready();
+    tls_connection c{visitd.client()};
+    auto op = sign_in(c, "ops", operator_password);
+
+    auto no_csrf =
+      post_json(c, "/api/v1/accounts", R"({"login":"admin1"})", {{"Cookie", op.cookie}});
+    EXPECT_EQ(no_csrf.status, 403) << no_csrf.body;
+    auto admin =
+      post_json(c, "/api/v1/accounts",
+                R"({"login":"Admin1","password":")" + admin_password + R"("})", op.headers());
+    ASSERT_EQ(admin.status, 201) << admin.body;
+    admin_id = json_string_field(admin.body, "id");
+    EXPECT_EQ(json_string_field(admin.body, "login"), "admin1");
+    auto approver = post_json(c, "/api/v1/accounts", R"({"login":"approver1"})", op.headers());
+    ASSERT_EQ(approver.status, 201) << approver.body;
+    auto approver_id = json_string_field(approver.body, "id");
+    EXPECT_EQ(post_json(c, "/api/v1/accounts", R"({"login":"admin1"})", op.headers()).status, 409);
+
+    auto created =
+      post_json(c, "/api/v1/tenants", tenant_body("acme", admin_id, approver_id), op.headers());
+    ASSERT_EQ(created.status, 201) << created.body;
+    EXPECT_NE(created.body.find(R"("status":"active")"), std::string::npos) << created.body;
+    auto other =
+      post_json(c, "/api/v1/tenants", tenant_body("other", "op-x", approver_id), op.headers());
+    ASSERT_EQ(other.status, 201) << other.body;
+
+    auto duplicate =
+      post_json(c, "/api/v1/tenants", tenant_body("acme", admin_id, approver_id), op.headers());
+    EXPECT_EQ(duplicate.status, 409) << duplicate.body;
+    auto far = post_json(c, "/api/v1/tenants", tenant_body("far", admin_id, approver_id, "mars"),
+                         op.headers());
+    EXPECT_EQ(far.status, 400);
+    EXPECT_NE(far.body.find("region"), std::string::npos) << far.body;
+    auto cerner =
+      post_json(c, "/api/v1/tenants", tenant_body("c1", admin_id, approver_id, "local", "cerner"),
+                op.headers());
+    EXPECT_EQ(cerner.status, 400);
+    EXPECT_NE(cerner.body.find("ehr:"), std::string::npos) << cerner.body;
+    auto no_admins = post_json(
+      c, "/api/v1/tenants",
+      R"({"id":"x","display_name":"X","region":"local","admins":[],"approver":"a","ehr":"epic"})",
+      op.headers());
+    EXPECT_EQ(no_admins.status, 400);
+    EXPECT_NE(no_admins.body.find("admins: must not be empty"), std::string::npos)
+      << no_admins.body;
+
+    auto list = c.request("GET", "/api/v1/tenants", {}, op.headers());
+    ASSERT_EQ(list.status, 200) << list.body;
+    auto acme_at = list.body.find(R"("id":"acme")");
+    auto other_at = list.body.find(R"("id":"other")");
+    EXPECT_NE(acme_at, std::string::npos) << list.body;
+    EXPECT_LT(acme_at, other_at) << "ordered by id";
+    EXPECT_EQ(list.body.find(R"("id":"far")"), std::string::npos);
+
+    // The tenant admin sees their tenant and nothing else; the other tenant looks absent.
+    tls_connection a{visitd.client()};
+    auto adm = sign_in(a, "admin1", admin_password);
+    EXPECT_EQ(a.request("GET", "/api/v1/tenants/acme", {}, adm.headers()).status, 200);
+    auto hidden = a.request("GET", "/api/v1/tenants/other", {}, adm.headers());
+    auto absent = a.request("GET", "/api/v1/tenants/nope", {}, adm.headers());
+    EXPECT_EQ(hidden.status, 404);
+    EXPECT_EQ(hidden.body, absent.body) << "a hidden tenant must look like a missing one";
+    EXPECT_EQ(a.request("GET", "/api/v1/tenants", {}, adm.headers()).status, 403);
+    EXPECT_EQ(
+      post_json(a, "/api/v1/tenants", tenant_body("mine", admin_id, approver_id), adm.headers())
+        .status,
+      403);
+    EXPECT_EQ(visitd.stop(SIGKILL), 128 + SIGKILL);
+  }
+  running_server again{VISITD_BINARY, data};
+  again.wait_ready();
+  tls_connection c{again.client()};
+  auto op = sign_in(c, "ops", operator_password);
+  auto list = c.request("GET", "/api/v1/tenants", {}, op.headers());
+  EXPECT_NE(list.body.find(R"("id":"acme")"), std::string::npos) << list.body;
+  auto adm = sign_in(c, "admin1", admin_password);  // the account survived too
+  EXPECT_EQ(c.request("GET", "/api/v1/tenants/acme", {}, adm.headers()).status, 200);
+  EXPECT_EQ(again.stop(), 0);
+}
+
+}  // namespace
+}  // namespace visitd::test
