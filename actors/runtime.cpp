@@ -110,6 +110,41 @@ void get_tenant_bridge(caf::event_based_actor* self, const directory& dir,
       [done](caf::error& err) { (*done)(to_domain_error(err)); });
 }
 
+/// The directory's handles of a tenant, then one request to its tenant actor.
+template <class Reply, class... Ts>
+void tenant_request_bridge(caf::event_based_actor* self, const directory& dir,
+                           std::chrono::milliseconds timeout,
+                           const std::shared_ptr<runtime::reply<Reply>>& done,
+                           const domain::tenant_id& id, const Ts&... xs) {
+  self->request(dir, timeout, dir_tenant_atom::value, id)
+    .then(
+      [self, timeout, done, xs...](tenant_handles& h) {
+        self->request(h.tenant, timeout, xs...)
+          .then([done](Reply& r) { (*done)(std::move(r)); },
+                [done](caf::error& err) { (*done)(to_domain_error(err)); });
+      },
+      [done](caf::error& err) { (*done)(to_domain_error(err)); });
+}
+
+/// The directory's approval flow of a revision, then approve or reject through it.
+void decide_bridge(caf::event_based_actor* self, const directory& dir,
+                   std::chrono::milliseconds timeout,
+                   const std::shared_ptr<runtime::reply<domain::fhir_endpoint>>& done,
+                   const domain::tenant_id& tenant, const domain::endpoint_id& endpoint,
+                   domain::revision_number revision, const domain::account_id& by, bool approve) {
+  self->request(dir, timeout, dir_approval_flow_atom::value, tenant, endpoint, revision)
+    .then(
+      [self, timeout, done, by, approve](approval_flow& flow) {
+        auto deliver = [done](domain::fhir_endpoint& e) { (*done)(std::move(e)); };
+        auto fail = [done](caf::error& err) { (*done)(to_domain_error(err)); };
+        if (approve)
+          self->request(flow, timeout, approve_revision_atom::value, by).then(deliver, fail);
+        else
+          self->request(flow, timeout, reject_revision_atom::value, by).then(deliver, fail);
+      },
+      [done](caf::error& err) { (*done)(to_domain_error(err)); });
+}
+
 class caf_runtime final : public runtime {
 public:
   caf_runtime(const runtime_options& options, storage::store& store, storage::journal& journal,
@@ -207,6 +242,25 @@ public:
                   std::make_shared<reply<domain::tenant>>(std::move(done)), std::move(id));
   }
 
+  void change_endpoint(domain::tenant_id tenant, endpoint_command command,
+                       reply<domain::fhir_endpoint> done) override {
+    spawn_bridge(tenant_request_bridge<domain::fhir_endpoint, endpoint_command>, std::move(done),
+                 std::move(tenant), std::move(command));
+  }
+
+  void list_endpoints(domain::tenant_id tenant,
+                      reply<std::vector<domain::fhir_endpoint>> done) override {
+    spawn_bridge(tenant_request_bridge<std::vector<domain::fhir_endpoint>, list_endpoints_atom>,
+                 std::move(done), std::move(tenant), list_endpoints_atom::value);
+  }
+
+  void decide_revision(domain::tenant_id tenant, domain::endpoint_id endpoint,
+                       domain::revision_number revision, domain::account_id by, bool approve,
+                       reply<domain::fhir_endpoint> done) override {
+    spawn_bridge(decide_bridge, std::move(done), std::move(tenant), std::move(endpoint), revision,
+                 std::move(by), approve);
+  }
+
   void shutdown() override {
     if (stopped_) return;
     stopped_ = true;
@@ -226,6 +280,17 @@ private:
     }
     system_.spawn(request_bridge<Reply, Handle, Ts...>, target, timeout_,
                   std::make_shared<reply<Reply>>(std::move(done)), std::move(xs)...);
+  }
+
+  /// Spawns `bridge(self, directory, timeout, done, xs...)` for a request through the directory.
+  template <class Reply, class Bridge, class... Ts>
+  void spawn_bridge(Bridge bridge, reply<Reply> done, Ts... xs) {
+    if (stopped_) {
+      done(domain::make_error(domain::errc::unavailable, "actor system is shut down"));
+      return;
+    }
+    system_.spawn(bridge, directory_, timeout_, std::make_shared<reply<Reply>>(std::move(done)),
+                  std::move(xs)...);
   }
 
   static caf::actor_system_config make_config(const runtime_options& options) {

@@ -5,6 +5,7 @@
 // asynchronous: callers pass a completion callback, which is invoked on a CAF worker thread.
 
 #include "actors/account_messages.hpp"
+#include "actors/endpoint_commands.hpp"
 #include "domain/account.hpp"
 #include "domain/error.hpp"
 #include "domain/regions.hpp"
@@ -71,6 +72,17 @@ public:
                              reply<domain::tenant> done) = 0;
   virtual void list_tenants(reply<std::vector<domain::tenant>> done) = 0;
   virtual void get_tenant(domain::tenant_id id, reply<domain::tenant> done) = 0;
+
+  /// Endpoints of a tenant (its tenant actor decides every change with the domain's rules).
+  /// `decide_revision` approves (`approve`) or rejects a revision through the revision's
+  /// approval flow.
+  virtual void change_endpoint(domain::tenant_id tenant, endpoint_command command,
+                               reply<domain::fhir_endpoint> done) = 0;
+  virtual void list_endpoints(domain::tenant_id tenant,
+                              reply<std::vector<domain::fhir_endpoint>> done) = 0;
+  virtual void decide_revision(domain::tenant_id tenant, domain::endpoint_id endpoint,
+                               domain::revision_number revision, domain::account_id by,
+                               bool approve, reply<domain::fhir_endpoint> done) = 0;
 
   /// Stops all actors and waits for them. Idempotent. Call before closing the store.
   virtual void shutdown() = 0;

@@ -1,5 +1,6 @@
 #include "app/routes.hpp"
 
+#include "http/endpoint_routes.hpp"
 #include "http/health_routes.hpp"
 #include "http/session_routes.hpp"
 #include "http/tenant_routes.hpp"
@@ -12,6 +13,7 @@ void add_all_routes(http::router& routes, actors::runtime& runtime,
                           [rt = &runtime](auto done) { rt->probe_readiness(std::move(done)); });
   http::add_session_routes(routes, runtime, session_lifetime);
   http::add_tenant_routes(routes, runtime);
+  http::add_endpoint_routes(routes, runtime);
 }
 
 }  // namespace visitd::app

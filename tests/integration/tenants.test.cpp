@@ -108,5 +108,119 @@ TEST(tenants, the_operator_creates_accounts_and_tenants_that_admins_see_and_othe
   EXPECT_EQ(again.stop(), 0);
 }
 
+/// An operator, an admin and an approver account, and tenant `id` of `ehr` kind; returns the
+/// operator, admin and approver signed in.
+struct tenant_people {
+  signed_in_caller op, admin, approver;
+  std::string admin_id, approver_id;
+};
+
+tenant_people make_tenant(tls_connection& c, const std::string& id, const std::string& ehr) {
+  tenant_people p;
+  p.op = sign_in(c, "ops", operator_password);
+  auto admin = post_json(
+    c, "/api/v1/accounts",
+    R"({"login":"admin-)" + id + R"(","password":")" + admin_password + R"("})", p.op.headers());
+  auto approver = post_json(
+    c, "/api/v1/accounts",
+    R"({"login":"approver-)" + id + R"(","password":")" + admin_password + R"("})", p.op.headers());
+  p.admin_id = json_string_field(admin.body, "id");
+  p.approver_id = json_string_field(approver.body, "id");
+  auto created = post_json(
+    c, "/api/v1/tenants", tenant_body(id, p.admin_id, p.approver_id, "local", ehr), p.op.headers());
+  if (created.status != 201) throw std::runtime_error("tenant: " + created.body);
+  p.admin = sign_in(c, "admin-" + id, admin_password);
+  p.approver = sign_in(c, "approver-" + id, admin_password);
+  return p;
+}
+
+const std::string settings =
+  R"("base_url":"https://EHR.example.org:443/fhir/r4/","environment":"test","client_id":"visitd","client_type":"public")";
+
+TEST(tenants, an_oracle_health_admin_registers_submits_and_approves_an_endpoint_alone) {
+  temp_dir dir;
+  auto data = dir.path() / "data";
+  create_operator(VISITD_BINARY, data, "ops", operator_password);
+  running_server visitd{VISITD_BINARY, data};
+  visitd.wait_ready();
+  tls_connection c{visitd.client()};
+  auto p = make_tenant(c, "acme", "oracle_health");
+  const std::string endpoints = "/api/v1/tenants/acme/endpoints";
+
+  auto by_approver =
+    post_json(c, endpoints, R"({"id":"ep-1",)" + settings + "}", p.approver.headers());
+  EXPECT_EQ(by_approver.status, 403) << "only admins register endpoints: " << by_approver.body;
+  auto http_url = post_json(
+    c, endpoints,
+    R"({"id":"ep-1","base_url":"http://ehr.example.org/fhir","environment":"test","client_id":"v","client_type":"public"})",
+    p.admin.headers());
+  EXPECT_EQ(http_url.status, 400) << http_url.body;
+  auto bad_env = post_json(
+    c, endpoints,
+    R"({"id":"ep-1","base_url":"https://ehr.example.org/fhir","environment":"staging","client_id":"v","client_type":"public"})",
+    p.admin.headers());
+  EXPECT_EQ(bad_env.status, 400);
+  EXPECT_NE(bad_env.body.find("environment: must be test or production"), std::string::npos);
+
+  auto created = post_json(c, endpoints, R"({"id":"ep-1",)" + settings + "}", p.admin.headers());
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_NE(created.body.find(R"("base_url":"https://ehr.example.org/fhir/r4")"), std::string::npos)
+    << "stored normalized: " << created.body;
+  EXPECT_NE(created.body.find(R"("state":"draft")"), std::string::npos);
+
+  auto early = post_json(c, endpoints + "/ep-1/revisions/1/approve", "{}", p.admin.headers());
+  EXPECT_EQ(early.status, 409) << "a draft cannot be approved: " << early.body;
+  auto submitted = post_json(c, endpoints + "/ep-1/revisions/1/submit", "{}", p.admin.headers());
+  ASSERT_EQ(submitted.status, 200) << submitted.body;
+  auto approved = post_json(c, endpoints + "/ep-1/revisions/1/approve", "{}", p.admin.headers());
+  ASSERT_EQ(approved.status, 200) << approved.body;
+  EXPECT_NE(approved.body.find(R"("state":"approved")"), std::string::npos) << approved.body;
+  EXPECT_NE(approved.body.find(R"("in_force":1)"), std::string::npos) << approved.body;
+
+  // A change makes revision 2; revision 1 stays in force until 2 is approved.
+  auto changed = post_json(
+    c, endpoints + "/ep-1/revisions",
+    R"({"base_url":"https://ehr2.example.org/fhir","environment":"test","client_id":"visitd","client_type":"public"})",
+    p.admin.headers());
+  ASSERT_EQ(changed.status, 201) << changed.body;
+  EXPECT_NE(changed.body.find(R"("in_force":1)"), std::string::npos) << changed.body;
+  EXPECT_EQ(post_json(c, endpoints + "/ep-1/revisions/9/submit", "{}", p.admin.headers()).status,
+            404);
+  EXPECT_EQ(post_json(c, endpoints + "/ep-1/revisions/x/submit", "{}", p.admin.headers()).status,
+            404);
+
+  // Outsiders cannot see the tenant's endpoints at all.
+  auto other = make_tenant(c, "other", "epic");
+  EXPECT_EQ(c.request("GET", endpoints, {}, other.admin.headers()).status, 404);
+  auto listed = c.request("GET", endpoints, {}, p.approver.headers());
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_NE(listed.body.find(R"("id":"ep-1")"), std::string::npos);
+  EXPECT_EQ(visitd.stop(), 0);
+}
+
+TEST(tenants, a_smart_tenant_approver_cannot_approve_without_validating) {
+  temp_dir dir;
+  auto data = dir.path() / "data";
+  create_operator(VISITD_BINARY, data, "ops", operator_password);
+  running_server visitd{VISITD_BINARY, data};
+  visitd.wait_ready();
+  tls_connection c{visitd.client()};
+  auto p = make_tenant(c, "acme", "generic_smart");
+  const std::string endpoints = "/api/v1/tenants/acme/endpoints";
+  ASSERT_EQ(post_json(c, endpoints, R"({"id":"ep-1",)" + settings + "}", p.admin.headers()).status,
+            201);
+  ASSERT_EQ(post_json(c, endpoints + "/ep-1/revisions/1/submit", "{}", p.admin.headers()).status,
+            200);
+  auto by_admin = post_json(c, endpoints + "/ep-1/revisions/1/approve", "{}", p.admin.headers());
+  EXPECT_EQ(by_admin.status, 403) << by_admin.body;
+  auto unvalidated =
+    post_json(c, endpoints + "/ep-1/revisions/1/approve", "{}", p.approver.headers());
+  EXPECT_EQ(unvalidated.status, 409) << unvalidated.body;
+  auto rejected = post_json(c, endpoints + "/ep-1/revisions/1/reject", "{}", p.approver.headers());
+  EXPECT_EQ(rejected.status, 200) << rejected.body;
+  EXPECT_NE(rejected.body.find(R"("state":"rejected")"), std::string::npos) << rejected.body;
+  EXPECT_EQ(visitd.stop(), 0);
+}
+
 }  // namespace
 }  // namespace visitd::test

@@ -25,6 +25,11 @@ public:
                      reply<domain::tenant>) override {}
   void list_tenants(reply<std::vector<domain::tenant>>) override {}
   void get_tenant(domain::tenant_id, reply<domain::tenant>) override {}
+  void change_endpoint(domain::tenant_id, actors::endpoint_command,
+                       reply<domain::fhir_endpoint>) override {}
+  void list_endpoints(domain::tenant_id, reply<std::vector<domain::fhir_endpoint>>) override {}
+  void decide_revision(domain::tenant_id, domain::endpoint_id, domain::revision_number,
+                       domain::account_id, bool, reply<domain::fhir_endpoint>) override {}
   void shutdown() override {}
 };
 

@@ -1,0 +1,58 @@
+#pragma once
+
+// The endpoint changes an admin or approver asks the tenant actor for, as plain structs without
+// CAF types, so the runtime's interface (and through it the http layer) can use them.
+
+#include "domain/fhir_endpoint.hpp"
+#include "domain/ids.hpp"
+
+#include <variant>
+
+namespace visitd::actors {
+
+/// The endpoint changes an admin or approver makes (see domain/fhir_endpoint.hpp for the rules
+/// each one checks). `actor` is the portal account making the change.
+namespace endpoint_change {
+struct create {
+  domain::account_id actor;
+  domain::endpoint_id endpoint;
+  domain::endpoint_settings settings;
+};
+struct propose {
+  domain::account_id actor;
+  domain::endpoint_id endpoint;
+  domain::endpoint_settings settings;
+};
+struct submit {
+  domain::account_id actor;
+  domain::endpoint_id endpoint;
+  domain::revision_number revision;
+};
+struct validate {
+  domain::account_id actor;
+  domain::endpoint_id endpoint;
+  domain::revision_number revision;
+  domain::ehr_user_id ehr_user;  ///< Who signed in to the EHR at that revision's URL.
+};
+struct approve {
+  domain::account_id actor;
+  domain::endpoint_id endpoint;
+  domain::revision_number revision;
+};
+struct reject {
+  domain::account_id actor;
+  domain::endpoint_id endpoint;
+  domain::revision_number revision;
+};
+struct revoke {
+  domain::account_id actor;
+  domain::endpoint_id endpoint;
+};
+}  // namespace endpoint_change
+
+using endpoint_command =
+  std::variant<endpoint_change::create, endpoint_change::propose, endpoint_change::submit,
+               endpoint_change::validate, endpoint_change::approve, endpoint_change::reject,
+               endpoint_change::revoke>;
+
+}  // namespace visitd::actors

@@ -1,0 +1,209 @@
+#include "http/endpoint_routes.hpp"
+
+#include "domain/time_format.hpp"
+#include "http/errors.hpp"
+#include "http/json_body.hpp"
+#include "http/session_auth.hpp"
+
+#include <boost/json.hpp>
+
+#include <charconv>
+#include <memory>
+
+namespace visitd::http {
+
+namespace {
+
+using body = std::shared_ptr<std::variant<json_fields, body_error>>;
+
+boost::json::object endpoint_json(const domain::fhir_endpoint& e) {
+  boost::json::array revisions;
+  for (const auto& r : e.revisions) {
+    boost::json::object rev{
+      {"number", r.number.value()},
+      {"state", domain::to_string(r.state)},
+      {"base_url", r.settings.base_url},
+      {"environment", domain::to_string(r.settings.environment)},
+      {"client_id", r.settings.client_id},
+      {"client_type", domain::to_string(r.settings.type)},
+      {"created_by", r.created_by.str()},
+      {"created_at", domain::format_rfc3339(r.created_at)},
+    };
+    if (r.validated_by) rev["validated_by"] = r.validated_by->str();
+    if (r.validated_at) rev["validated_at"] = domain::format_rfc3339(*r.validated_at);
+    if (r.decided_by) rev["decided_by"] = r.decided_by->str();
+    if (r.decided_at) rev["decided_at"] = domain::format_rfc3339(*r.decided_at);
+    revisions.emplace_back(std::move(rev));
+  }
+  boost::json::object out{{"id", e.id.str()}, {"tenant", e.tenant.str()}};
+  if (const auto* r = domain::in_force(e)) out["in_force"] = r->number.value();
+  out["revisions"] = std::move(revisions);
+  return out;
+}
+
+response not_found() {
+  return error_response(404, "not_found", "no such tenant");
+}
+
+/// Runs `next` when the caller is signed in and belongs to tenant `{tenant_id}` (an admin or
+/// its approver; operators may read). Answers 401/403 (CSRF)/404 itself.
+void with_member(actors::runtime& runtime, request& req, const responder& respond,
+                 bool state_changing,
+                 std::function<void(const actors::session_info&, const domain::tenant&)> next) {
+  auto id = domain::tenant_id::parse(req.path_params["tenant_id"]);
+  with_session(runtime, req, respond, state_changing,
+               [&runtime, respond, id, state_changing, next = std::move(next)](
+                 const actors::session_info& s, const std::string&) {
+                 if (!id) return respond(not_found());
+                 runtime.get_tenant(
+                   *id, [respond, s, state_changing, next](domain::result<domain::tenant> t) {
+                     if (!t) {
+                       if (t.err().code == domain::errc::not_found) return respond(not_found());
+                       return respond(error_response(t.err()));
+                     }
+                     bool member = t->is_admin(s.account) || t->is_approver(s.account);
+                     if (!member && !(s.is_operator && !state_changing))
+                       return respond(not_found());
+                     next(s, *t);
+                   });
+               });
+}
+
+std::optional<body_error> read_settings(const json_fields& f, domain::endpoint_settings& out,
+                                        domain::error& invalid) {
+  std::string url, environment, client_id, type;
+  for (auto err : {f.string("base_url", url, domain::max_base_url_bytes),
+                   f.string("environment", environment, 16),
+                   f.string("client_id", client_id, domain::max_client_id_bytes),
+                   f.string("client_type", type, 64)})
+    if (err) return err;
+  domain::fhir_environment env{};
+  if (environment == "test")
+    env = domain::fhir_environment::test;
+  else if (environment == "production")
+    env = domain::fhir_environment::production;
+  else
+    return body_error{400, "invalid_field", "environment: must be test or production"};
+  domain::client_type ct{};
+  if (type == domain::to_string(domain::client_type::public_client))
+    ct = domain::client_type::public_client;
+  else if (type == domain::to_string(domain::client_type::confidential_private_key_jwt))
+    ct = domain::client_type::confidential_private_key_jwt;
+  else
+    return body_error{
+      400, "invalid_field",
+      std::string{"client_type: must be "}
+        .append(domain::to_string(domain::client_type::public_client))
+        .append(" or ")
+        .append(domain::to_string(domain::client_type::confidential_private_key_jwt))};
+  auto settings = domain::make_endpoint_settings(url, env, client_id, ct);
+  if (!settings) {
+    invalid = settings.err();
+    return body_error{400, "invalid_field", settings.err().message};
+  }
+  out = std::move(*settings);
+  return std::nullopt;
+}
+
+auto answer_endpoint(const responder& respond, int status) {
+  return [respond, status](domain::result<domain::fhir_endpoint> e) {
+    if (!e) return respond(error_response(e.err()));
+    respond(json_response(status, boost::json::serialize(endpoint_json(*e))));
+  };
+}
+
+std::optional<domain::revision_number> revision_param(request& req) {
+  const auto& text = req.path_params["revision"];
+  std::uint32_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  auto r = domain::revision_number::make(n);
+  if (!r) return std::nullopt;
+  return *r;
+}
+
+}  // namespace
+
+void add_endpoint_routes(router& routes, actors::runtime& runtime) {
+  const std::string base = "/api/v1/tenants/{tenant_id}/endpoints";
+
+  routes.add("GET", base, [&runtime](request& req, const responder& respond) {
+    with_member(runtime, req, respond, false,
+                [&runtime, respond](const actors::session_info&, const domain::tenant& t) {
+                  runtime.list_endpoints(
+                    t.id, [respond](domain::result<std::vector<domain::fhir_endpoint>> all) {
+                      if (!all) return respond(error_response(all.err()));
+                      boost::json::array items;
+                      for (const auto& e : *all) items.emplace_back(endpoint_json(e));
+                      respond(json_response(
+                        200, boost::json::serialize(boost::json::object{{"endpoints", items}})));
+                    });
+                });
+  });
+
+  routes.add("POST", base, [&runtime](request& req, const responder& respond) {
+    body b = std::make_shared<std::variant<json_fields, body_error>>(
+      read_json_object(req, {"id", "base_url", "environment", "client_id", "client_type"}));
+    with_member(
+      runtime, req, respond, true,
+      [&runtime, respond, b](const actors::session_info& s, const domain::tenant& t) {
+        if (auto* err = std::get_if<body_error>(b.get())) return respond(error_response(*err));
+        const auto& f = std::get<json_fields>(*b);
+        std::string id;
+        if (auto err = f.string("id", id, 64)) return respond(error_response(*err));
+        auto endpoint = domain::endpoint_id::parse(id);
+        if (!endpoint)
+          return respond(error_response(400, "invalid_field", "id: " + endpoint.err().message));
+        domain::endpoint_settings settings;
+        domain::error invalid{};
+        if (auto err = read_settings(f, settings, invalid)) return respond(error_response(*err));
+        runtime.change_endpoint(t.id,
+                                actors::endpoint_change::create{s.account, *endpoint, settings},
+                                answer_endpoint(respond, 201));
+      });
+  });
+
+  routes.add(
+    "POST", base + "/{endpoint_id}/revisions", [&runtime](request& req, const responder& respond) {
+      body b = std::make_shared<std::variant<json_fields, body_error>>(
+        read_json_object(req, {"base_url", "environment", "client_id", "client_type"}));
+      auto endpoint = domain::endpoint_id::parse(req.path_params["endpoint_id"]);
+      with_member(
+        runtime, req, respond, true,
+        [&runtime, respond, b, endpoint](const actors::session_info& s, const domain::tenant& t) {
+          if (!endpoint) return respond(error_response(404, "not_found", "no such endpoint"));
+          if (auto* err = std::get_if<body_error>(b.get())) return respond(error_response(*err));
+          domain::endpoint_settings settings;
+          domain::error invalid{};
+          if (auto err = read_settings(std::get<json_fields>(*b), settings, invalid))
+            return respond(error_response(*err));
+          runtime.change_endpoint(t.id,
+                                  actors::endpoint_change::propose{s.account, *endpoint, settings},
+                                  answer_endpoint(respond, 201));
+        });
+    });
+
+  for (const char* action : {"submit", "approve", "reject"}) {
+    routes.add(
+      "POST", base + "/{endpoint_id}/revisions/{revision}/" + action,
+      [&runtime, action = std::string{action}](request& req, const responder& respond) {
+        auto endpoint = domain::endpoint_id::parse(req.path_params["endpoint_id"]);
+        auto revision = revision_param(req);
+        with_member(
+          runtime, req, respond, true,
+          [&runtime, respond, endpoint, revision, action](const actors::session_info& s,
+                                                          const domain::tenant& t) {
+            if (!endpoint || !revision)
+              return respond(error_response(404, "not_found", "no such endpoint revision"));
+            if (action == "submit")
+              return runtime.change_endpoint(
+                t.id, actors::endpoint_change::submit{s.account, *endpoint, *revision},
+                answer_endpoint(respond, 200));
+            runtime.decide_revision(t.id, *endpoint, *revision, s.account, action == "approve",
+                                    answer_endpoint(respond, 200));
+          });
+      });
+  }
+}
+
+}  // namespace visitd::http
