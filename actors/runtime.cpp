@@ -254,6 +254,15 @@ public:
                  std::move(done), std::move(tenant), list_endpoints_atom::value);
   }
 
+  void open_visit(domain::visit_info info, reply<domain::visit_state> done) override {
+    ask<domain::visit_state>(directory_, std::move(done), dir_open_visit_atom::value,
+                             std::move(info));
+  }
+
+  void get_visit(domain::visit_id id, reply<domain::visit_state> done) override {
+    ask<domain::visit_state>(directory_, std::move(done), std::move(id), get_state_atom::value);
+  }
+
   void decide_revision(domain::tenant_id tenant, domain::endpoint_id endpoint,
                        domain::revision_number revision, domain::account_id by, bool approve,
                        reply<domain::fhir_endpoint> done) override {

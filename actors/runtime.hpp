@@ -10,6 +10,7 @@
 #include "domain/error.hpp"
 #include "domain/regions.hpp"
 #include "domain/tenant.hpp"
+#include "domain/visit.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -80,6 +81,12 @@ public:
                                reply<domain::fhir_endpoint> done) = 0;
   virtual void list_endpoints(domain::tenant_id tenant,
                               reply<std::vector<domain::fhir_endpoint>> done) = 0;
+  /// Visits through the directory: `open_visit` creates one durably or returns the open one with
+  /// that id; `get_visit` answers `not_found` for ids the directory does not serve (unknown or
+  /// ended and passivated).
+  virtual void open_visit(domain::visit_info info, reply<domain::visit_state> done) = 0;
+  virtual void get_visit(domain::visit_id id, reply<domain::visit_state> done) = 0;
+
   virtual void decide_revision(domain::tenant_id tenant, domain::endpoint_id endpoint,
                                domain::revision_number revision, domain::account_id by,
                                bool approve, reply<domain::fhir_endpoint> done) = 0;

@@ -4,16 +4,18 @@
 #include "http/health_routes.hpp"
 #include "http/session_routes.hpp"
 #include "http/tenant_routes.hpp"
+#include "http/visit_routes.hpp"
 
 namespace visitd::app {
 
 void add_all_routes(http::router& routes, actors::runtime& runtime,
-                    std::chrono::seconds session_lifetime) {
+                    std::chrono::seconds session_lifetime, const auth::secret_key& join_link_key) {
   http::add_health_routes(routes,
                           [rt = &runtime](auto done) { rt->probe_readiness(std::move(done)); });
   http::add_session_routes(routes, runtime, session_lifetime);
   http::add_tenant_routes(routes, runtime);
   http::add_endpoint_routes(routes, runtime);
+  http::add_visit_routes(routes, runtime, join_link_key);
 }
 
 }  // namespace visitd::app

@@ -5,14 +5,15 @@
 // docs/api/openapi.yaml.
 
 #include "actors/runtime.hpp"
+#include "auth/secret_key.hpp"
 #include "http/router.hpp"
 
 #include <chrono>
 
 namespace visitd::app {
 
-/// Adds every route. `runtime` must outlive `routes`.
+/// Adds every route. `runtime` and `join_link_key` must outlive `routes`.
 void add_all_routes(http::router& routes, actors::runtime& runtime,
-                    std::chrono::seconds session_lifetime);
+                    std::chrono::seconds session_lifetime, const auth::secret_key& join_link_key);
 
 }  // namespace visitd::app

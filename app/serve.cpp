@@ -3,6 +3,7 @@
 #include "actors/runtime.hpp"
 #include "app/retention_runner.hpp"
 #include "app/routes.hpp"
+#include "auth/secret_key.hpp"
 #include "http/server.hpp"
 #include "http/tls_identity.hpp"
 #include "storage/accounts.hpp"
@@ -102,6 +103,12 @@ int serve(const config& settings) {
   if (!identity) return fail_start("TLS identity", identity.err());
   spdlog::info("tls certificate={} generated={}", identity->certificate_path, identity->generated);
 
+  // Join links are sealed with a key of this box, made on first start (auth/join_links.hpp).
+  fs::create_directories(data_dir / "keys", ec);
+  fs::permissions(data_dir / "keys", fs::perms::owner_all, ec);
+  auto join_link_key = auth::load_or_create_key(data_dir / "keys" / "join-link.key");
+  if (!join_link_key) return fail_start("join-link key", join_link_key.err());
+
   // The single path for durable writes; actors reach it through completions, never blocking.
   auto journal = storage::start_journal(**store);
   actors::runtime_options runtime_options{.actor_threads = settings.actor_threads,
@@ -112,7 +119,7 @@ int serve(const config& settings) {
     std::make_unique<retention_runner>(**store, settings.retention, settings.retention_interval);
 
   http::router routes;
-  add_all_routes(routes, *runtime, runtime_options.session_lifetime);
+  add_all_routes(routes, *runtime, runtime_options.session_lifetime, *join_link_key);
 
   auto server = http::start_server(settings.server, *identity, routes);
   if (!server) {

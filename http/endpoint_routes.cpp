@@ -41,34 +41,6 @@ boost::json::object endpoint_json(const domain::fhir_endpoint& e) {
   return out;
 }
 
-response not_found() {
-  return error_response(404, "not_found", "no such tenant");
-}
-
-/// Runs `next` when the caller is signed in and belongs to tenant `{tenant_id}` (an admin or
-/// its approver; operators may read). Answers 401/403 (CSRF)/404 itself.
-void with_member(actors::runtime& runtime, request& req, const responder& respond,
-                 bool state_changing,
-                 std::function<void(const actors::session_info&, const domain::tenant&)> next) {
-  auto id = domain::tenant_id::parse(req.path_params["tenant_id"]);
-  with_session(runtime, req, respond, state_changing,
-               [&runtime, respond, id, state_changing, next = std::move(next)](
-                 const actors::session_info& s, const std::string&) {
-                 if (!id) return respond(not_found());
-                 runtime.get_tenant(
-                   *id, [respond, s, state_changing, next](domain::result<domain::tenant> t) {
-                     if (!t) {
-                       if (t.err().code == domain::errc::not_found) return respond(not_found());
-                       return respond(error_response(t.err()));
-                     }
-                     bool member = t->is_admin(s.account) || t->is_approver(s.account);
-                     if (!member && !(s.is_operator && !state_changing))
-                       return respond(not_found());
-                     next(s, *t);
-                   });
-               });
-}
-
 std::optional<body_error> read_settings(const json_fields& f, domain::endpoint_settings& out,
                                         domain::error& invalid) {
   std::string url, environment, client_id, type;
@@ -128,23 +100,24 @@ void add_endpoint_routes(router& routes, actors::runtime& runtime) {
   const std::string base = "/api/v1/tenants/{tenant_id}/endpoints";
 
   routes.add("GET", base, [&runtime](request& req, const responder& respond) {
-    with_member(runtime, req, respond, false,
-                [&runtime, respond](const actors::session_info&, const domain::tenant& t) {
-                  runtime.list_endpoints(
-                    t.id, [respond](domain::result<std::vector<domain::fhir_endpoint>> all) {
-                      if (!all) return respond(error_response(all.err()));
-                      boost::json::array items;
-                      for (const auto& e : *all) items.emplace_back(endpoint_json(e));
-                      respond(json_response(
-                        200, boost::json::serialize(boost::json::object{{"endpoints", items}})));
-                    });
-                });
+    with_tenant_member(
+      runtime, req, respond, false,
+      [&runtime, respond](const actors::session_info&, const domain::tenant& t) {
+        runtime.list_endpoints(
+          t.id, [respond](domain::result<std::vector<domain::fhir_endpoint>> all) {
+            if (!all) return respond(error_response(all.err()));
+            boost::json::array items;
+            for (const auto& e : *all) items.emplace_back(endpoint_json(e));
+            respond(json_response(
+              200, boost::json::serialize(boost::json::object{{"endpoints", items}})));
+          });
+      });
   });
 
   routes.add("POST", base, [&runtime](request& req, const responder& respond) {
     body b = std::make_shared<std::variant<json_fields, body_error>>(
       read_json_object(req, {"id", "base_url", "environment", "client_id", "client_type"}));
-    with_member(
+    with_tenant_member(
       runtime, req, respond, true,
       [&runtime, respond, b](const actors::session_info& s, const domain::tenant& t) {
         if (auto* err = std::get_if<body_error>(b.get())) return respond(error_response(*err));
@@ -168,7 +141,7 @@ void add_endpoint_routes(router& routes, actors::runtime& runtime) {
       body b = std::make_shared<std::variant<json_fields, body_error>>(
         read_json_object(req, {"base_url", "environment", "client_id", "client_type"}));
       auto endpoint = domain::endpoint_id::parse(req.path_params["endpoint_id"]);
-      with_member(
+      with_tenant_member(
         runtime, req, respond, true,
         [&runtime, respond, b, endpoint](const actors::session_info& s, const domain::tenant& t) {
           if (!endpoint) return respond(error_response(404, "not_found", "no such endpoint"));
@@ -189,7 +162,7 @@ void add_endpoint_routes(router& routes, actors::runtime& runtime) {
       [&runtime, action = std::string{action}](request& req, const responder& respond) {
         auto endpoint = domain::endpoint_id::parse(req.path_params["endpoint_id"]);
         auto revision = revision_param(req);
-        with_member(
+        with_tenant_member(
           runtime, req, respond, true,
           [&runtime, respond, endpoint, revision, action](const actors::session_info& s,
                                                           const domain::tenant& t) {

@@ -81,4 +81,26 @@ void with_session(
     });
 }
 
+void with_tenant_member(
+  actors::runtime& runtime, request& req, const responder& respond, bool state_changing,
+  std::function<void(const actors::session_info&, const domain::tenant&)> next) {
+  auto id = domain::tenant_id::parse(req.path_params["tenant_id"]);
+  auto not_found = [] { return error_response(404, "not_found", "no such tenant"); };
+  with_session(runtime, req, respond, state_changing,
+               [&runtime, respond, id, state_changing, not_found, next = std::move(next)](
+                 const actors::session_info& s, const std::string&) {
+                 if (!id) return respond(not_found());
+                 runtime.get_tenant(*id, [respond, s, state_changing, not_found,
+                                          next](domain::result<domain::tenant> t) {
+                   if (!t) {
+                     if (t.err().code == domain::errc::not_found) return respond(not_found());
+                     return respond(error_response(t.err()));
+                   }
+                   bool member = t->is_admin(s.account) || t->is_approver(s.account);
+                   if (!member && !(s.is_operator && !state_changing)) return respond(not_found());
+                   next(s, *t);
+                 });
+               });
+}
+
 }  // namespace visitd::http

@@ -37,4 +37,11 @@ void with_session(actors::runtime& runtime, const request& req, const responder&
                   bool state_changing,
                   std::function<void(const actors::session_info&, std::string session_token)> next);
 
+/// `with_session`, then the tenant named by the path parameter `{tenant_id}`: `next` runs when
+/// the caller is one of its admins or its approver (operators too, for reads). Anyone else, and
+/// an unknown tenant, get the same 404, so tenants cannot be discovered.
+void with_tenant_member(
+  actors::runtime& runtime, request& req, const responder& respond, bool state_changing,
+  std::function<void(const actors::session_info&, const domain::tenant&)> next);
+
 }  // namespace visitd::http

@@ -222,5 +222,79 @@ TEST(tenants, a_smart_tenant_approver_cannot_approve_without_validating) {
   EXPECT_EQ(visitd.stop(), 0);
 }
 
+TEST(tenants, admins_open_visits_idempotently_and_issue_join_links) {
+  temp_dir dir;
+  auto data = dir.path() / "data";
+  create_operator(VISITD_BINARY, data, "ops", operator_password);
+  running_server visitd{VISITD_BINARY, data};
+  visitd.wait_ready();
+  tls_connection c{visitd.client()};
+  auto p = make_tenant(c, "acme", "oracle_health");
+  const std::string endpoints = "/api/v1/tenants/acme/endpoints";
+  const std::string visits = "/api/v1/tenants/acme/visits";
+  const std::string visit_body =
+    R"({"endpoint":"ep-1","appointment":"Appointment/123","department":"cardio","scheduled_start":"2099-11-25T09:30:00+01:00"})";
+  ASSERT_EQ(post_json(c, endpoints, R"({"id":"ep-1",)" + settings + "}", p.admin.headers()).status,
+            201);
+  auto unapproved = post_json(c, visits, visit_body, p.admin.headers());
+  EXPECT_EQ(unapproved.status, 409) << unapproved.body;
+  ASSERT_EQ(post_json(c, endpoints + "/ep-1/revisions/1/submit", "{}", p.admin.headers()).status,
+            200);
+  ASSERT_EQ(post_json(c, endpoints + "/ep-1/revisions/1/approve", "{}", p.admin.headers()).status,
+            200);
+
+  auto opened = post_json(c, visits, visit_body, p.admin.headers());
+  ASSERT_EQ(opened.status, 201) << opened.body;
+  auto id = json_string_field(opened.body, "id");
+  EXPECT_EQ(id.rfind("v-", 0), 0u) << opened.body;
+  EXPECT_EQ(json_string_field(opened.body, "scheduled_start"), "2099-11-25T08:30:00Z");
+  auto again = post_json(c, visits, visit_body, p.admin.headers());
+  EXPECT_EQ(again.status, 200) << "the same reference is the same visit: " << again.body;
+  EXPECT_EQ(json_string_field(again.body, "id"), id);
+
+  for (
+    auto [bad, field] :
+    {std::pair{std::string{R"({"endpoint":"ep-1","scheduled_start":"2026-11-25T09:30:00Z"})"},
+               std::string{"appointment:"}},
+     std::pair{
+       std::string{
+         R"({"endpoint":"ep-1","appointment":"Appointment/1","scheduled_start":"tomorrow"})"},
+       std::string{"scheduled_start:"}},
+     std::pair{
+       std::string{
+         R"({"endpoint":"nope","appointment":"Appointment/1","scheduled_start":"2026-11-25T09:30:00Z"})"},
+       std::string{"endpoint:"}}}) {
+    auto refused = post_json(c, visits, bad, p.admin.headers());
+    EXPECT_EQ(refused.status, 400) << bad;
+    EXPECT_NE(refused.body.find(field), std::string::npos) << refused.body;
+  }
+
+  auto got = c.request("GET", visits + "/" + id, {}, p.approver.headers());
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_NE(got.body.find(R"("status":"scheduled")"), std::string::npos) << got.body;
+  EXPECT_EQ(c.request("GET", visits + "/v-nope", {}, p.admin.headers()).status, 404);
+  auto other = make_tenant(c, "other", "epic");
+  EXPECT_EQ(c.request("GET", visits + "/" + id, {}, other.admin.headers()).status, 404);
+  EXPECT_EQ(
+    c.request("GET", "/api/v1/tenants/other/visits/" + id, {}, other.admin.headers()).status, 404)
+    << "a visit of another tenant is not found through this one";
+
+  auto link =
+    post_json(c, visits + "/" + id + "/join-links", R"({"role":"patient"})", p.admin.headers());
+  ASSERT_EQ(link.status, 201) << link.body;
+  auto url = json_string_field(link.body, "url");
+  EXPECT_EQ(url.rfind("/join/", 0), 0u) << link.body;
+  EXPECT_EQ(url.find("acme"), std::string::npos) << "the link must be opaque";
+  EXPECT_EQ(url.find(id), std::string::npos) << "the link must be opaque";
+  EXPECT_EQ(json_string_field(link.body, "expires_at"), "2099-11-25T20:30:00Z");
+  auto provider =
+    post_json(c, visits + "/" + id + "/join-links", R"({"role":"provider"})", p.admin.headers());
+  EXPECT_EQ(provider.status, 400) << provider.body;
+  auto by_approver =
+    post_json(c, visits + "/" + id + "/join-links", R"({"role":"guest"})", p.approver.headers());
+  EXPECT_EQ(by_approver.status, 403) << by_approver.body;
+  EXPECT_EQ(visitd.stop(), 0);
+}
+
 }  // namespace
 }  // namespace visitd::test

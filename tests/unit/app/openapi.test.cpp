@@ -28,6 +28,8 @@ public:
   void change_endpoint(domain::tenant_id, actors::endpoint_command,
                        reply<domain::fhir_endpoint>) override {}
   void list_endpoints(domain::tenant_id, reply<std::vector<domain::fhir_endpoint>>) override {}
+  void open_visit(domain::visit_info, reply<domain::visit_state>) override {}
+  void get_visit(domain::visit_id, reply<domain::visit_state>) override {}
   void decide_revision(domain::tenant_id, domain::endpoint_id, domain::revision_number,
                        domain::account_id, bool, reply<domain::fhir_endpoint>) override {}
   void shutdown() override {}
@@ -68,7 +70,8 @@ std::set<std::string> spec_operations(const std::string& file) {
 TEST(openapi, every_route_is_in_the_spec_and_every_spec_operation_is_a_route) {
   no_runtime runtime;
   http::router routes;
-  add_all_routes(routes, runtime, std::chrono::hours{12});
+  auto key = auth::secret_key::generate();
+  add_all_routes(routes, runtime, std::chrono::hours{12}, key);
   std::set<std::string> code;
   for (auto& r : routes.describe()) {
     // The router writes path parameters as {name}; so does OpenAPI.

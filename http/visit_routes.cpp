@@ -1,0 +1,230 @@
+#include "http/visit_routes.hpp"
+
+#include "auth/join_links.hpp"
+#include "auth/tokens.hpp"
+#include "domain/time_format.hpp"
+#include "http/errors.hpp"
+#include "http/json_body.hpp"
+#include "http/session_auth.hpp"
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <memory>
+
+namespace visitd::http {
+
+namespace {
+
+using body = std::shared_ptr<std::variant<json_fields, body_error>>;
+
+std::string_view status_name(domain::visit_status s) {
+  switch (s) {
+    case domain::visit_status::scheduled: return "scheduled";
+    case domain::visit_status::open: return "open";
+    case domain::visit_status::in_progress: return "in_progress";
+    case domain::visit_status::ended: return "ended";
+  }
+  return "unknown";
+}
+
+std::string_view admission_name(domain::admission a) {
+  switch (a) {
+    case domain::admission::none: return "none";
+    case domain::admission::lobby: return "lobby";
+    case domain::admission::admitted: return "admitted";
+    default: return "denied";
+  }
+}
+
+boost::json::object visit_json(const domain::visit_state& v) {
+  boost::json::object out{
+    {"id", v.info.id.str()},
+    {"tenant", v.info.tenant.str()},
+    {"endpoint", v.info.endpoint.str()},
+    {"status", status_name(v.status)},
+    {"scheduled_start", domain::format_rfc3339(v.info.scheduled_start)},
+    {"last_seq", v.last_seq},
+  };
+  if (v.info.appointment) out["appointment"] = v.info.appointment->str();
+  if (v.info.encounter) out["encounter"] = v.info.encounter->str();
+  if (v.info.department) out["department"] = v.info.department->str();
+  if (v.started_at) out["started_at"] = domain::format_rfc3339(*v.started_at);
+  if (v.ended_at) out["ended_at"] = domain::format_rfc3339(*v.ended_at);
+  boost::json::array participants;
+  for (const auto& [id, p] : v.participants) {
+    boost::json::array devices;
+    for (const auto& [device, d] : p.devices)
+      devices.emplace_back(boost::json::object{{"id", device.str()}, {"connected", d.connected}});
+    participants.emplace_back(boost::json::object{{"id", id.str()},
+                                                  {"role", domain::to_string(p.role)},
+                                                  {"status", admission_name(p.status)},
+                                                  {"connected", p.connected()},
+                                                  {"devices", std::move(devices)}});
+  }
+  out["participants"] = std::move(participants);
+  boost::json::array lobby;
+  for (const auto& id : v.lobby) lobby.emplace_back(id.str());
+  out["lobby"] = std::move(lobby);
+  return out;
+}
+
+/// The visit id for one EHR reference of one endpoint of one tenant: the same request always
+/// names the same visit, so creating is idempotent without an index (and the id tells nothing).
+domain::visit_id visit_id_for(const domain::tenant_id& tenant, const domain::endpoint_id& endpoint,
+                              const domain::fhir_reference& reference) {
+  std::string key{tenant.str()};
+  key.push_back('\0');
+  key.append(endpoint.str()).push_back('\0');
+  key.append(reference.str());
+  return *domain::visit_id::parse("v-" + auth::token_digest(key).substr(0, 32));
+}
+
+template <class Id>
+std::optional<body_error> optional_id(const json_fields& f, std::string_view field,
+                                      std::optional<Id>& out) {
+  std::optional<std::string> text;
+  if (auto err = f.optional_string(field, text, 256)) return err;
+  if (!text) return std::nullopt;
+  auto parsed = Id::parse(*text);
+  if (!parsed)
+    return body_error{400, "invalid_field", std::string{field} + ": " + parsed.err().message};
+  out = std::move(*parsed);
+  return std::nullopt;
+}
+
+/// Runs `next` with the visit `id` when it belongs to `tenant`; 404 otherwise. (`id` is parsed
+/// before any asynchronous step: a request does not outlive its handler's synchronous part.)
+void with_visit(actors::runtime& runtime, const domain::result<domain::visit_id>& id,
+                const responder& respond, const domain::tenant& tenant,
+                std::function<void(const domain::visit_state&)> next) {
+  auto missing = [] { return error_response(404, "not_found", "no such visit"); };
+  if (!id) return respond(missing());
+  runtime.get_visit(*id, [respond, tenant_id = tenant.id, missing,
+                          next = std::move(next)](domain::result<domain::visit_state> v) {
+    if (!v) {
+      if (v.err().code == domain::errc::not_found) return respond(missing());
+      return respond(error_response(v.err()));
+    }
+    if (v->info.tenant != tenant_id) return respond(missing());
+    next(*v);
+  });
+}
+
+}  // namespace
+
+void add_visit_routes(router& routes, actors::runtime& runtime,
+                      const auth::secret_key& join_link_key) {
+  const std::string base = "/api/v1/tenants/{tenant_id}/visits";
+
+  routes.add("POST", base, [&runtime](request& req, const responder& respond) {
+    body b = std::make_shared<std::variant<json_fields, body_error>>(read_json_object(
+      req, {"endpoint", "appointment", "encounter", "department", "scheduled_start"}));
+    with_tenant_member(
+      runtime, req, respond, true,
+      [&runtime, respond, b](const actors::session_info& s, const domain::tenant& t) {
+        if (!t.is_admin(s.account))
+          return respond(error_response(403, "forbidden", "only the tenant's admins open visits"));
+        if (auto* err = std::get_if<body_error>(b.get())) return respond(error_response(*err));
+        const auto& f = std::get<json_fields>(*b);
+        std::string endpoint_text, start_text;
+        std::optional<domain::fhir_reference> appointment, encounter;
+        std::optional<domain::department_id> department;
+        for (auto err :
+             {f.string("endpoint", endpoint_text, 64), f.string("scheduled_start", start_text, 64),
+              optional_id(f, "appointment", appointment), optional_id(f, "encounter", encounter),
+              optional_id(f, "department", department)})
+          if (err) return respond(error_response(*err));
+        auto endpoint = domain::endpoint_id::parse(endpoint_text);
+        if (!endpoint)
+          return respond(
+            error_response(400, "invalid_field", "endpoint: " + endpoint.err().message));
+        auto start = domain::parse_rfc3339(start_text, "scheduled_start");
+        if (!start) return respond(error_response(start.err()));
+        if (!appointment && !encounter)
+          return respond(error_response(400, "invalid_field",
+                                        "appointment: an appointment or an encounter is required"));
+        auto id = visit_id_for(t.id, *endpoint, appointment ? *appointment : *encounter);
+        auto info =
+          domain::make_visit_info(id, t.id, *endpoint, appointment, encounter, department, *start);
+        if (!info) return respond(error_response(info.err()));
+        // The endpoint must exist with an approved revision: visits run against approved URLs.
+        runtime.list_endpoints(t.id, [&runtime, respond, info = *info](
+                                       domain::result<std::vector<domain::fhir_endpoint>> all) {
+          if (!all) return respond(error_response(all.err()));
+          auto e = std::find_if(all->begin(), all->end(),
+                                [&](const auto& x) { return x.id == info.endpoint; });
+          if (e == all->end())
+            return respond(error_response(400, "invalid_field", "endpoint: no such endpoint"));
+          if (domain::in_force(*e) == nullptr)
+            return respond(error_response(
+              409, "conflict", "endpoint " + info.endpoint.str() + " has no approved revision"));
+          runtime.get_visit(
+            info.id, [&runtime, respond, info](domain::result<domain::visit_state> existing) {
+              if (existing)
+                return respond(json_response(200, boost::json::serialize(visit_json(*existing))));
+              runtime.open_visit(info, [respond](domain::result<domain::visit_state> opened) {
+                if (!opened) return respond(error_response(opened.err()));
+                respond(json_response(201, boost::json::serialize(visit_json(*opened))));
+              });
+            });
+        });
+      });
+  });
+
+  routes.add("GET", base + "/{visit_id}", [&runtime](request& req, const responder& respond) {
+    auto id = domain::visit_id::parse(req.path_params["visit_id"]);
+    with_tenant_member(
+      runtime, req, respond, false,
+      [&runtime, id, respond](const actors::session_info&, const domain::tenant& t) {
+        with_visit(runtime, id, respond, t, [respond](const domain::visit_state& v) {
+          respond(json_response(200, boost::json::serialize(visit_json(v))));
+        });
+      });
+  });
+
+  routes.add(
+    "POST", base + "/{visit_id}/join-links",
+    [&runtime, &join_link_key](request& req, const responder& respond) {
+      body b =
+        std::make_shared<std::variant<json_fields, body_error>>(read_json_object(req, {"role"}));
+      auto id = domain::visit_id::parse(req.path_params["visit_id"]);
+      with_tenant_member(
+        runtime, req, respond, true,
+        [&runtime, id, &join_link_key, respond, b](const actors::session_info& s,
+                                                   const domain::tenant& t) {
+          if (!t.is_admin(s.account))
+            return respond(
+              error_response(403, "forbidden", "only the tenant's admins issue join links"));
+          if (auto* err = std::get_if<body_error>(b.get())) return respond(error_response(*err));
+          const auto& f = std::get<json_fields>(*b);
+          std::string role_text;
+          if (auto err = f.string("role", role_text, 16)) return respond(error_response(*err));
+          domain::participant_role role{};
+          if (role_text == "patient")
+            role = domain::participant_role::patient;
+          else if (role_text == "guest")
+            role = domain::participant_role::guest;
+          else
+            return respond(error_response(400, "invalid_field", "role: must be patient or guest"));
+
+          with_visit(
+            runtime, id, respond, t, [respond, &join_link_key, role](const domain::visit_state& v) {
+              if (v.status == domain::visit_status::ended)
+                return respond(error_response(409, "conflict", "the visit has ended"));
+              // Valid until the visit could still be running: start + its max length.
+              auto expires = v.info.scheduled_start + std::chrono::hours{12};
+              auto participant = *domain::join_id::parse("j-" + auth::random_token().substr(0, 16));
+              auto grant = domain::make_join_grant(v.info.id, role, participant, expires);
+              if (!grant) return respond(error_response(grant.err()));
+              auto token = auth::seal_join_link(join_link_key, *grant);
+              boost::json::object out{{"url", "/join/" + token},
+                                      {"token", token},
+                                      {"expires_at", domain::format_rfc3339(expires)}};
+              respond(json_response(201, boost::json::serialize(out)));
+            });
+        });
+    });
+}
+
+}  // namespace visitd::http

@@ -1,0 +1,21 @@
+#pragma once
+
+// Visits of a tenant, for its admins (providers reach visits through the EHR launch):
+//   POST /api/v1/tenants/{tenant_id}/visits   {endpoint, appointment | encounter, department?,
+//        scheduled_start} -> 201 a new visit, or 200 the open one for the same EHR reference:
+//        the visit id is derived from tenant, endpoint and reference, so creating is idempotent.
+//   GET  /api/v1/tenants/{tenant_id}/visits/{visit_id}
+//   POST /api/v1/tenants/{tenant_id}/visits/{visit_id}/join-links   {role, valid_minutes?}
+//        -> 201 an opaque, signed, expiring link for one patient or guest of that visit.
+
+#include "actors/runtime.hpp"
+#include "auth/secret_key.hpp"
+#include "http/router.hpp"
+
+namespace visitd::http {
+
+/// `runtime` and `join_link_key` must outlive the routes.
+void add_visit_routes(router& routes, actors::runtime& runtime,
+                      const auth::secret_key& join_link_key);
+
+}  // namespace visitd::http
