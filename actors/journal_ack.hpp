@@ -26,20 +26,28 @@ using journal_ack_atom = caf::atom_constant<caf::atom("jack")>;
 using journal_timeout_atom = caf::atom_constant<caf::atom("jtimeout")>;
 
 /// Appends `ops` for the actor `self` (whose implementation handle type is `Impl`) and arranges
-/// for (journal_ack_atom, id, error) and, after `timeout`, (journal_timeout_atom, id) to reach
-/// it. The completion holds a weak address, so a pending append does not keep a stopped actor
-/// alive.
+/// for (journal_ack_atom, id, error) to reach it, without any timer: for actors that watch their
+/// appends with one timer of their own instead of one per append (a timer is a message through
+/// CAF's clock thread, and that thread's wake-ups cost more than the append itself at high
+/// rates). The completion holds a weak address, so a pending append does not keep a stopped
+/// actor alive.
 template <class Impl, class Self>
-void append_with_ack(Self* self, storage::journal& journal, std::vector<storage::write_op>&& ops,
-                     std::uint64_t id, std::chrono::milliseconds timeout) {
-  auto addr = self->address();
-  journal.append(std::move(ops), [addr, id](const domain::result<void>& outcome) {
+void append_acked(Self* self, storage::journal& journal, std::vector<storage::write_op>&& ops,
+                  std::uint64_t id) {
+  journal.append(std::move(ops), [addr = self->address(), id](const domain::result<void>& outcome) {
     auto strong = caf::actor_cast<caf::strong_actor_ptr>(addr);
     if (!strong) return;
     caf::error err;
     if (!outcome) err = to_caf_error(outcome.err());
     caf::anon_send(caf::actor_cast<Impl>(strong), journal_ack_atom::value, id, std::move(err));
   });
+}
+
+/// append_acked(), plus (journal_timeout_atom, id) after `timeout`.
+template <class Impl, class Self>
+void append_with_ack(Self* self, storage::journal& journal, std::vector<storage::write_op>&& ops,
+                     std::uint64_t id, std::chrono::milliseconds timeout) {
+  append_acked<Impl>(self, journal, std::move(ops), id);
   self->delayed_send(caf::actor_cast<Impl>(self), timeout, journal_timeout_atom::value, id);
 }
 

@@ -23,7 +23,9 @@ namespace {
 
 /// The public interface plus the messages only the actor sends to itself (directly, or through
 /// the journal's completion). spawn_visit_actor hands out the narrower `visit_actor` handle.
-using expiry_atom = caf::atom_constant<caf::atom("vexpiry")>;
+// The expiry deadline arrives as (expiry_due_atom, deadline): from the directory's expiry
+// scheduler (actors/expiry_scheduler.hpp), or from this actor's own timer without one.
+using expiry_atom = expiry_due_atom;
 
 using visit_impl = visit_actor::extend<caf::reacts_to<journal_ack_atom, std::uint64_t, caf::error>,
                                        caf::reacts_to<journal_timeout_atom, std::uint64_t>,
@@ -44,6 +46,7 @@ struct in_flight_append {
   std::uint64_t id = 0;
   std::vector<domain::event_envelope> events;
   reply_promise promise;
+  caf::actor_clock::time_point started_at;  ///< When its append_timeout began.
 };
 
 struct subscriber_entry {
@@ -79,6 +82,8 @@ struct visit_actor_state {
   std::uint64_t next_append_id = 1;
   /// The deadline of the expiry timer armed last and not yet fired.
   std::optional<domain::timestamp> timer_at;
+  /// True while a journal_timeout message is on its way (see watch_append).
+  bool append_timer_armed = false;
 };
 
 using self_pointer = visit_impl::stateful_pointer<visit_actor_state>;
@@ -163,6 +168,11 @@ void arm_expiry(self_pointer self) {
   auto at = domain::expires_at(st.live->visit, st.env->policy);
   if (!at || (st.timer_at && *st.timer_at <= *at)) return;
   st.timer_at = *at;
+  if (st.env->expiry) {
+    // One heap entry in the shared scheduler instead of a pending timer message per actor.
+    self->send(st.env->expiry, expiry_arm_atom::value, self->address(), *at);
+    return;
+  }
   auto delay = std::max(*at - st.env->clock(), domain::duration::zero());
   // A millisecond late rather than early: firing before the deadline would only re-arm.
   self->delayed_send(
@@ -242,6 +252,42 @@ bool ends_visit(const std::vector<domain::event_envelope>& events) {
   });
 }
 
+/// Makes sure a journal_timeout message reaches the actor no later than the in-flight append's
+/// deadline. One timer per actor, not one per append: each timer is a message through CAF's clock
+/// thread, and at tens of thousands of appends a second that thread's wake-ups (and the stale
+/// timeouts delivered seconds later) cost more than the appends. A timer that fires for an append
+/// already acknowledged re-arms for the one in flight then (on_journal_timeout), so every append
+/// still gets its answer at started_at + append_timeout, as with a timer of its own.
+void watch_append(self_pointer self) {
+  auto& st = self->state;
+  if (st.append_timer_armed || !st.live || !st.live->in_flight) return;
+  const auto& in_flight = *st.live->in_flight;
+  auto deadline = in_flight.started_at + st.env->limits.append_timeout;
+  auto delay = std::max(std::chrono::duration_cast<caf::timespan>(deadline - self->clock().now()),
+                        caf::timespan::zero());
+  st.append_timer_armed = true;
+  self->delayed_send(caf::actor_cast<visit_impl>(self), delay, journal_timeout_atom::value,
+                     in_flight.id);
+}
+
+void on_journal_timeout(self_pointer self, std::uint64_t id) {
+  auto& st = self->state;
+  st.append_timer_armed = false;
+  if (!st.live || !st.live->in_flight) return;
+  auto& in_flight = *st.live->in_flight;
+  if (in_flight.id != id) {
+    // Armed for an append acknowledged since: watch the one in flight now.
+    watch_append(self);
+    return;
+  }
+  if (!in_flight.promise.pending()) return;
+  // Keep waiting for the acknowledgement (later commands stay queued): only then is it known
+  // whether the events are durable, and decide must see them if they are.
+  in_flight.promise.deliver(to_caf_error(domain::errc::timeout,
+                                         "visit actor: the journal did not acknowledge in time; "
+                                         "the command's outcome is unknown"));
+}
+
 /// Starts the append of the next queued command that decides to events; answers the ones that
 /// are refused (or change nothing) on the way. Does nothing while an append is in flight.
 void process_queue(self_pointer self) {
@@ -283,8 +329,10 @@ void process_queue(self_pointer self) {
                  std::make_move_iterator(close.end()));
     }
     auto id = st.next_append_id++;
-    lv.in_flight = in_flight_append{id, std::move(*events), std::move(next.promise)};
-    append_with_ack<visit_impl>(self, *env.journal, std::move(ops), id, env.limits.append_timeout);
+    lv.in_flight =
+      in_flight_append{id, std::move(*events), std::move(next.promise), self->clock().now()};
+    append_acked<visit_impl>(self, *env.journal, std::move(ops), id);
+    watch_append(self);
   }
 }
 
@@ -436,18 +484,7 @@ visit_impl::behavior_type visit_behavior(self_pointer self) {
       return reply;
     },
     [self](journal_ack_atom, std::uint64_t id, caf::error& err) { on_journal_ack(self, id, err); },
-    [self](journal_timeout_atom, std::uint64_t id) {
-      auto& st = self->state;
-      if (!st.live || !st.live->in_flight || st.live->in_flight->id != id ||
-          !st.live->in_flight->promise.pending())
-        return;
-      // Keep waiting for the acknowledgement (later commands stay queued): only then is it known
-      // whether the events are durable, and decide must see them if they are.
-      st.live->in_flight->promise.deliver(
-        to_caf_error(domain::errc::timeout,
-                     "visit actor: the journal did not acknowledge in time; the "
-                     "command's outcome is unknown"));
-    },
+    [self](journal_timeout_atom, std::uint64_t id) { on_journal_timeout(self, id); },
     [self](expiry_atom, domain::timestamp armed_for) { on_expiry_timer(self, armed_for); },
   };
 }

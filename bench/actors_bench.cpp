@@ -69,13 +69,16 @@ std::size_t settled_resident_bytes() {
   return last;
 }
 
-/// One environment shared by every visit of a tenant, as the directory makes it.
-std::shared_ptr<const actors::visit_environment> tenant_environment(storage::journal& journal,
+/// One environment shared by every visit of a tenant, as the directory makes it (with the
+/// directory's one expiry scheduler for all visits' deadlines).
+std::shared_ptr<const actors::visit_environment> tenant_environment(caf::actor_system& system,
+                                                                    storage::journal& journal,
                                                                     const storage::store& store) {
   auto env = std::make_shared<actors::visit_environment>();
   env->journal = &journal;
   env->store = &store;
   env->clock = [] { return timestamp{std::chrono::seconds{1'700'000'100}}; };
+  env->expiry = actors::spawn_expiry_scheduler(system, env->clock);
   return env;
 }
 
@@ -134,7 +137,6 @@ std::size_t settled_heap_in_use_bytes() {
 int memory_main(int argc, char** argv) {
   bench_store db{"actors"};
   auto visit = bench::in_progress_visit();
-  auto env = tenant_environment(*db.journal, *db.store);
 
   double last_figure = 0;
   for (int arg = 2; arg < argc; ++arg) {
@@ -142,6 +144,7 @@ int memory_main(int argc, char** argv) {
     caf::actor_system_config cfg;
     cfg.set("scheduler.max-threads", 2);
     caf::actor_system system{cfg};
+    auto env = tenant_environment(system, *db.journal, *db.store);
     malloc_trim(0);
     auto rss_before = settled_resident_bytes();
     auto heap_before = settled_heap_in_use_bytes();
@@ -170,6 +173,7 @@ int memory_main(int argc, char** argv) {
       per_visit(rss_before, std::max(rss_before, rss_compacted)));
     last_figure = per_visit(heap_before, heap_compacted);
     for (auto& h : handles) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(env->expiry, caf::exit_reason::user_shutdown);
     handles.clear();
   }
   std::printf("bytes_per_visit=%.0f\n", last_figure);
@@ -235,7 +239,8 @@ int throughput_main(std::size_t visits, std::size_t per_visit) {
     caf::actor_system_config cfg;
     cfg.set("scheduler.max-threads", 2);
     caf::actor_system system{cfg};
-    auto handles = spawn_visits(system, visit, visits, tenant_environment(*db.journal, *db.store));
+    auto env = tenant_environment(system, *db.journal, *db.store);
+    auto handles = spawn_visits(system, visit, visits, env);
     auto pending = std::make_shared<std::atomic<std::size_t>>(visits);
     auto done = std::make_shared<std::promise<void>>();
     auto finished = done->get_future();
@@ -248,6 +253,7 @@ int throughput_main(std::size_t visits, std::size_t per_visit) {
     actor_rate = static_cast<double>(visits * per_visit) / seconds;
     commits = db.journal->statistics().commits - before;
     for (auto& h : handles) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(env->expiry, caf::exit_reason::user_shutdown);
   }  // actors stop, then the store closes: the raw baseline runs alone
   auto raw_rate =
     raw_batched_events_per_second(bench::bench_dir("actors-raw"), std::chrono::seconds(5));
@@ -259,7 +265,6 @@ int throughput_main(std::size_t visits, std::size_t per_visit) {
   std::printf("durable_events_vs_raw_batched=%.3f\n", actor_rate / raw_rate);
   return 0;
 }
-
 
 // -- latency ----------------------------------------------------------------------------------
 
@@ -291,9 +296,9 @@ const device_id& bench_device() {
 /// from command `visit_index + k * V` (commands to a visit are made, and its events delivered,
 /// in order). Records the time from that command's send to this delivery; acknowledges every
 /// message.
-actors::visit_subscriber::behavior_type latency_subscriber(
-  actors::visit_subscriber::pointer self, const std::shared_ptr<latency_log>& log,
-  std::size_t visit_index) {
+actors::visit_subscriber::behavior_type latency_subscriber(actors::visit_subscriber::pointer self,
+                                                           const std::shared_ptr<latency_log>& log,
+                                                           std::size_t visit_index) {
   auto ack = [self](std::uint64_t seq) {
     self->send(caf::actor_cast<actors::visit_actor>(self->current_sender()),
                actors::subscriber_ack_atom::value, caf::actor_cast<actors::visit_subscriber>(self),
@@ -329,8 +334,9 @@ double percentile_us(std::vector<std::int64_t>& sorted_ns, double p) {
 /// Open-loop load at `rate` commands/s for `warmup + measure`, every command one durable event:
 /// command n goes to visit n % V; per visit, commands alternate between a join of a second
 /// device of the (admitted, connected) patient and that device's leave, so each makes one
-/// connected/disconnected event. Commands are sent in 1 ms ticks (all the commands due in a tick). Prints percentiles
-/// of the join commands' latency after the warm-up (and of all commands). Returns join p99 in us.
+/// connected/disconnected event. Commands are sent in 1 ms ticks (all the commands due in a tick).
+/// Prints percentiles of the join commands' latency after the warm-up (and of all commands).
+/// Returns join p99 in us.
 double latency_run(caf::actor_system& system, const std::vector<actors::visit_actor>& visits,
                    double rate, std::chrono::seconds warmup, std::chrono::seconds measure) {
   const auto total =
@@ -405,11 +411,13 @@ int latency_main(std::size_t visits, const std::vector<double>& rates) {
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", 2);
   caf::actor_system system{cfg};
-  auto handles = spawn_visits(system, visit, visits, tenant_environment(*db.journal, *db.store));
+  auto env = tenant_environment(system, *db.journal, *db.store);
+  auto handles = spawn_visits(system, visit, visits, env);
   double last_p99 = 0;
   for (auto rate : rates)
     last_p99 = latency_run(system, handles, rate, std::chrono::seconds(2), std::chrono::seconds(8));
   for (auto& h : handles) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(env->expiry, caf::exit_reason::user_shutdown);
   std::printf("join_to_subscriber_p99_us=%.0f\n", last_p99);
   return 0;
 }

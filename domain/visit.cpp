@@ -35,36 +35,46 @@ std::string quoted(const participant_id& id) {
   return "participant '" + id.str() + "'";
 }
 
-// Builds the events of one `decide` call. Each event is applied to a private copy of the state as
-// it is emitted, so later rules see its effect and the emitted events fold to exactly the state
-// the rules reasoned about.
+// Builds the events of one `decide` call. Later rules must see the effect of earlier events, and
+// the emitted events must fold to exactly the state the rules reasoned about, so the rules read
+// the state with every event emitted so far applied. That state is a copy of the visit's (maps of
+// participants and devices: a dozen allocations), made only once a rule reads it: commands whose
+// rules never look past their own event (a device test, a lobby message) emit without copying.
 class event_builder {
 public:
   event_builder(const visit_state& state, timestamp now)
-    : work_(state), at_(state.last_event_at ? std::max(now, *state.last_event_at) : now) {}
+    : base_(state), at_(state.last_event_at ? std::max(now, *state.last_event_at) : now) {}
 
   void emit(visit_event event) {
-    event_envelope env{work_.last_seq + 1, at_, std::move(event)};
-    apply(work_, env);
+    event_envelope env{base_.last_seq + out_.size() + 1, at_, std::move(event)};
+    if (work_) apply(*work_, env);
     out_.push_back(std::move(env));
   }
 
-  [[nodiscard]] const visit_state& state() const noexcept { return work_; }
+  /// The visit's state with every event emitted so far applied.
+  [[nodiscard]] const visit_state& state() {
+    if (!work_) {
+      work_.emplace(base_);
+      for (const auto& env : out_) apply(*work_, env);
+    }
+    return *work_;
+  }
   [[nodiscard]] timestamp at() const noexcept { return at_; }
 
   /// Rules that follow from any command: the visit starts the first time staff and a
   /// patient/guest are present together, and ends when everyone has gone after it started.
   void settle() {
-    if (work_.status == visit_status::ended) return;
-    if (!work_.started_at && staff_and_patient_present(work_)) emit(visit_started{});
-    if (work_.status == visit_status::in_progress && !any_connected(work_))
+    if (settled_without_copy()) return;
+    if (state().status == visit_status::ended) return;
+    if (!state().started_at && staff_and_patient_present(state())) emit(visit_started{});
+    if (state().status == visit_status::in_progress && !any_connected(state()))
       emit(visit_ended{end_reason::last_left});
   }
 
   /// Disconnects every connected device of `participant` (or of everyone when nullopt).
   void disconnect_all(const std::optional<participant_id>& only = std::nullopt) {
     std::vector<disconnected> drops;
-    for (const auto& [pid, p] : work_.participants) {
+    for (const auto& [pid, p] : state().participants) {
       if (only && pid != *only) continue;
       for (const auto& [did, d] : p.devices)
         if (d.connected) drops.push_back(disconnected{pid, did});
@@ -75,7 +85,28 @@ public:
   [[nodiscard]] std::vector<event_envelope> take() && { return std::move(out_); }
 
 private:
-  visit_state work_;
+  /// settle() for the commonest commands, a device joining or leaving a started visit, read off
+  /// the visit's state without copying it: a (dis)connection changes neither status nor
+  /// started_at, so only "is anyone still connected" can emit anything (visit_ended). False when
+  /// the case is not this one and settle() must read the full state.
+  bool settled_without_copy() {
+    if (work_ || out_.size() != 1 || !base_.started_at) return false;
+    const auto& only = out_.front().event;
+    if (const auto* c = std::get_if<connected>(&only))
+      // Connecting a device of a known participant leaves someone connected: nothing follows.
+      return base_.participants.contains(c->participant);
+    const auto* d = std::get_if<disconnected>(&only);
+    if (!d) return false;
+    if (base_.status != visit_status::in_progress) return true;
+    for (const auto& [pid, p] : base_.participants)
+      for (const auto& [did, device] : p.devices)
+        if (device.connected && !(pid == d->participant && did == d->device)) return true;
+    emit(visit_ended{end_reason::last_left});
+    return true;
+  }
+
+  const visit_state& base_;  // the visit before this command; outlives the builder
+  std::optional<visit_state> work_;
   timestamp at_;
   std::vector<event_envelope> out_;
 };

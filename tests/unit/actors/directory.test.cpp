@@ -112,7 +112,7 @@ protected:
   }
 
   /// Starts the directory over what the store holds (as `visitd serve` does after recovery).
-  void start(directory_options options = {}) {
+  void start(directory_options options = {}, bool expiry_timers = false) {
     auto recovered = storage::recover(*store_);
     ASSERT_TRUE(recovered) << recovered.err().message;
     directory_args args;
@@ -123,10 +123,11 @@ protected:
       return now_;
     };
     args.regions = domain::make_region_list("local, eu-west").value();
-    args.expiry_timers = false;  // the tests drive expiry through the directory's sweep
+    // Most tests drive expiry through the directory's sweep; one tests the expiry scheduler.
+    args.expiry_timers = expiry_timers;
     options.detached_loader = false;
     options.compact_after = 10s;
-    options.passivate_after = 60s;
+    if (options.passivate_after == directory_options{}.passivate_after) options.passivate_after = 60s;
     options.sweep_interval = 1s;
     args.options = options;
     args.recovered = std::move(*recovered);
@@ -547,6 +548,30 @@ TEST_F(directory_test, wakes_a_passivated_visit_to_expire_it) {
   auto header = storage::load_visit_header(*store_, id<domain::visit_id>("v-1"));
   ASSERT_TRUE(header);
   EXPECT_TRUE(header->ended_at.has_value()) << "the visit was not expired";
+}
+
+TEST_F(directory_test, the_expiry_scheduler_expires_a_live_visit_when_its_deadline_passes) {
+  seed_tenant();
+  directory_options options;
+  options.passivate_after = std::chrono::hours{100};  // stays live: the scheduler must act
+  start(options, true);
+  open("v-1");
+  // Connected throughout, so only max_duration (12 h after the scheduled start) ends it.
+  ASSERT_TRUE(command("v-1", join_provider("doc"))->reply);
+
+  now_ = now_ + std::chrono::hours{11};
+  sched_->advance_time(std::chrono::hours{11});
+  settle();
+  auto before = ask<domain::visit_state>(id<domain::visit_id>("v-1"), get_state_atom::value);
+  ASSERT_TRUE(before->reply);
+  EXPECT_NE(before->reply->status, domain::visit_status::ended) << "expired before its deadline";
+
+  now_ = now_ + std::chrono::hours{2};  // past max_duration (12 h after the scheduled start)
+  sched_->advance_time(std::chrono::hours{2});
+  settle();
+  auto header = storage::load_visit_header(*store_, id<domain::visit_id>("v-1"));
+  ASSERT_TRUE(header);
+  EXPECT_TRUE(header->ended_at.has_value()) << "the scheduler did not expire the visit";
 }
 
 TEST_F(directory_test, the_tenant_board_shows_lobby_counts_and_state_changes) {
