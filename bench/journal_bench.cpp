@@ -11,6 +11,7 @@
 // The raw baselines include RocksDB directly, which only storage/ and bench/ may do.
 
 #include "storage/journal.hpp"
+#include "storage/rocksdb_options.hpp"
 
 #include <benchmark/benchmark.h>
 #include <rocksdb/db.h>
@@ -169,7 +170,10 @@ std::unique_ptr<rocksdb::DB> raw_db;
 void raw_setup(const benchmark::State&) {
   fs::remove_all(bench_root() / "raw");
   fs::create_directories(bench_root());
-  rocksdb::Options options;
+  // The same column options as the store's `events` column (its memtable insert hints), so
+  // the baseline writes the same data with the same configuration as the journal.
+  rocksdb::Options options{rocksdb::DBOptions{}, storage::rocksdb_column_options(
+                                                   storage::column_name(storage::column::events))};
   options.create_if_missing = true;
   options.max_background_jobs = 2;
   rocksdb::DB* db = nullptr;
