@@ -71,7 +71,7 @@ struct live_session {
   domain::timestamp last_seen;
 };
 
-using write_continuation = std::function<void(const caf::error&)>;
+using write_continuation = pending_writes::continuation;
 
 struct accounts_state {
   static inline const char* name = "visitd.accounts";
@@ -85,8 +85,7 @@ struct accounts_state {
   std::unordered_map<std::string, live_session> sessions;  ///< By token digest.
   std::unordered_map<std::string, std::deque<domain::timestamp>> failures_by_login;
   std::unordered_map<std::string, std::deque<domain::timestamp>> failures_by_address;
-  std::map<std::uint64_t, write_continuation> writes;
-  std::uint64_t next_write_id = 1;
+  pending_writes writes;
 };
 
 using self_pointer = accounts_impl::stateful_pointer<accounts_state>;
@@ -99,8 +98,7 @@ std::string lowercase(std::string s) {
 
 void write(self_pointer self, std::vector<storage::write_op> ops, write_continuation then) {
   auto& st = self->state;
-  auto id = st.next_write_id++;
-  st.writes.emplace(id, std::move(then));
+  auto id = st.writes.add(std::move(then));
   append_with_ack<accounts_impl>(self, *st.journal, std::move(ops), id, st.options.request_timeout);
 }
 
@@ -348,13 +346,8 @@ accounts_impl::behavior_type accounts_behavior(self_pointer self, const accounts
     [self](create_account_atom, const new_account& request) {
       return create_account(self, request);
     },
-    [self](journal_ack_atom, std::uint64_t id, caf::error& err) {
-      auto& st = self->state;
-      auto it = st.writes.find(id);
-      if (it == st.writes.end()) return;
-      auto then = std::move(it->second);
-      st.writes.erase(it);
-      then(err);
+    [self](journal_ack_atom, std::uint64_t id, const caf::error& err) {
+      self->state.writes.complete(id, err);
     },
     // The journal always acknowledges in the end; requesters bound their own wait.
     [](journal_timeout_atom, std::uint64_t) {},

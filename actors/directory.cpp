@@ -70,7 +70,7 @@ struct tenant_entry {
 using flow_key = std::tuple<domain::tenant_id, domain::endpoint_id, domain::revision_number>;
 
 /// A journal write the directory waits for, and what to do with its outcome.
-using write_continuation = std::function<void(const caf::error&)>;
+using write_continuation = pending_writes::continuation;
 
 struct directory_state {
   static inline const char* name = "visitd.directory";
@@ -87,8 +87,7 @@ struct directory_state {
   std::multimap<domain::timestamp, domain::visit_id> wake_at;
   std::map<flow_key, approval_flow> flows;
   std::unordered_map<caf::actor_addr, flow_key> flow_by_actor;
-  std::map<std::uint64_t, write_continuation> writes;
-  std::uint64_t next_write_id = 1;
+  pending_writes writes;
   std::uint64_t sweeps = 0;
   directory_stats stats;
 };
@@ -436,8 +435,7 @@ void on_visit_failure(self_pointer self, const domain::visit_id& id, const caf::
 /// Appends `ops` through the journal; `then` runs with its outcome.
 void write(self_pointer self, std::vector<storage::write_op> ops, write_continuation then) {
   auto& st = self->state;
-  auto id = st.next_write_id++;
-  st.writes.emplace(id, std::move(then));
+  auto id = st.writes.add(std::move(then));
   append_with_ack<directory_impl>(self, *st.args.journal, std::move(ops), id,
                                   st.args.limits.append_timeout);
 }
@@ -701,13 +699,8 @@ directory_impl::behavior_type directory_behavior(self_pointer self, const direct
       s.approval_flows = st.flows.size();
       return s;
     },
-    [self](journal_ack_atom, std::uint64_t id, caf::error& err) {
-      auto& st = self->state;
-      auto it = st.writes.find(id);
-      if (it == st.writes.end()) return;
-      auto then = std::move(it->second);
-      st.writes.erase(it);
-      then(err);
+    [self](journal_ack_atom, std::uint64_t id, const caf::error& err) {
+      self->state.writes.complete(id, err);
     },
     // The journal always acknowledges in the end, and requesters bound their own wait: the
     // continuation waits for the real outcome, so the directory never disagrees with the store.

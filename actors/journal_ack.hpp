@@ -15,6 +15,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -50,5 +52,31 @@ void append_with_ack(Self* self, storage::journal& journal, std::vector<storage:
   append_acked<Impl>(self, journal, std::move(ops), id);
   self->delayed_send(caf::actor_cast<Impl>(self), timeout, journal_timeout_atom::value, id);
 }
+
+/// The writes an actor waits for, each with what to do with its outcome: `add` numbers a
+/// continuation for append_with_ack(), `complete` runs it when (journal_ack_atom, id, error)
+/// arrives (once; unknown ids are ignored).
+class pending_writes {
+public:
+  using continuation = std::function<void(const caf::error&)>;
+
+  [[nodiscard]] std::uint64_t add(continuation then) {
+    auto id = next_id_++;
+    waiting_.emplace(id, std::move(then));
+    return id;
+  }
+
+  void complete(std::uint64_t id, const caf::error& outcome) {
+    auto it = waiting_.find(id);
+    if (it == waiting_.end()) return;
+    auto then = std::move(it->second);
+    waiting_.erase(it);
+    then(outcome);
+  }
+
+private:
+  std::map<std::uint64_t, continuation> waiting_;
+  std::uint64_t next_id_ = 1;
+};
 
 }  // namespace visitd::actors

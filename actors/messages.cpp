@@ -26,6 +26,16 @@ caf::error to_caf_error(domain::errc code, std::string message) {
   return to_caf_error(domain::make_error(code, std::move(message)));
 }
 
+std::string exception_message(const std::exception_ptr& failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+  }
+  return "unknown exception";
+}
+
 domain::error to_domain_error(const caf::error& err) {
   if (err.category() == domain_error_category && err.code() > 0 &&
       err.code() <= static_cast<std::uint8_t>(static_cast<int>(domain::last_errc) + 1)) {

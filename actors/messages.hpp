@@ -21,6 +21,7 @@
 #include <caf/error.hpp>
 
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,10 @@ inline constexpr caf::atom_value domain_error_category = caf::atom("visitd");
 
 /// `to_caf_error(domain::make_error(code, message))`.
 [[nodiscard]] caf::error to_caf_error(domain::errc code, std::string message);
+
+/// The `what()` of the exception in `failure` (for an actor's exception handler), or "unknown
+/// exception" for one not derived from std::exception.
+[[nodiscard]] std::string exception_message(const std::exception_ptr& failure);
 
 /// The domain error a `caf::error` stands for: the original for a `to_caf_error` error,
 /// `timeout` for CAF's request timeout, `unavailable` for anything else (a dead actor, ...).

@@ -146,13 +146,7 @@ void on_ack(self_pointer self, std::uint64_t id, const caf::error& err) {
 /// requester waits for its timeout, and the actor stops with the error; the directory restarts
 /// it from the store.
 caf::error on_failure(self_pointer self, std::exception_ptr& failure) {
-  std::string what = "unknown exception";
-  try {
-    std::rethrow_exception(failure);
-  } catch (const std::exception& e) {
-    what = e.what();
-  } catch (...) {
-  }
+  auto what = exception_message(failure);
   auto& st = self->state;
   auto refused = to_caf_error(domain::errc::unavailable, "tenant actor failed and is restarting");
   if (st.in_flight && st.in_flight->promise.pending()) st.in_flight->promise.deliver(refused);

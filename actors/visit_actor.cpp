@@ -389,13 +389,7 @@ void on_expiry_timer(self_pointer self, domain::timestamp armed_for) {
 /// When the actor fails: nobody waits for an answer that will not come, and subscribers learn
 /// they must resubscribe (the directory restarts the visit from the store).
 caf::error on_failure(self_pointer self, std::exception_ptr& failure) {
-  std::string what = "unknown exception";
-  try {
-    std::rethrow_exception(failure);
-  } catch (const std::exception& e) {
-    what = e.what();
-  } catch (...) {
-  }
+  auto what = exception_message(failure);
   auto& st = self->state;
   if (st.live) {
     auto refused = to_caf_error(domain::errc::unavailable, "visit actor failed and is restarting");

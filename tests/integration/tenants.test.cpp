@@ -108,6 +108,19 @@ TEST(tenants, the_operator_creates_accounts_and_tenants_that_admins_see_and_othe
   EXPECT_EQ(again.stop(), 0);
 }
 
+/// `data` after the first operator was made in it.
+fs::path with_operator(const fs::path& data) {
+  create_operator(VISITD_BINARY, data, "ops", operator_password);
+  return data;
+}
+
+/// A running server with its first operator, and a connection to it.
+struct started_box {
+  temp_dir dir;
+  running_server server{VISITD_BINARY, with_operator(dir.path() / "data")};
+  tls_connection connection{(server.wait_ready(), server.client())};
+};
+
 /// An operator, an admin and an approver account, and tenant `id` of `ehr` kind; returns the
 /// operator, admin and approver signed in.
 struct tenant_people {
@@ -138,12 +151,8 @@ const std::string settings =
   R"("base_url":"https://EHR.example.org:443/fhir/r4/","environment":"test","client_id":"visitd","client_type":"public")";
 
 TEST(tenants, an_oracle_health_admin_registers_submits_and_approves_an_endpoint_alone) {
-  temp_dir dir;
-  auto data = dir.path() / "data";
-  create_operator(VISITD_BINARY, data, "ops", operator_password);
-  running_server visitd{VISITD_BINARY, data};
-  visitd.wait_ready();
-  tls_connection c{visitd.client()};
+  started_box box;
+  auto& c = box.connection;
   auto p = make_tenant(c, "acme", "oracle_health");
   const std::string endpoints = "/api/v1/tenants/acme/endpoints";
 
@@ -195,16 +204,12 @@ TEST(tenants, an_oracle_health_admin_registers_submits_and_approves_an_endpoint_
   auto listed = c.request("GET", endpoints, {}, p.approver.headers());
   ASSERT_EQ(listed.status, 200);
   EXPECT_NE(listed.body.find(R"("id":"ep-1")"), std::string::npos);
-  EXPECT_EQ(visitd.stop(), 0);
+  EXPECT_EQ(box.server.stop(), 0);
 }
 
 TEST(tenants, a_smart_tenant_approver_cannot_approve_without_validating) {
-  temp_dir dir;
-  auto data = dir.path() / "data";
-  create_operator(VISITD_BINARY, data, "ops", operator_password);
-  running_server visitd{VISITD_BINARY, data};
-  visitd.wait_ready();
-  tls_connection c{visitd.client()};
+  started_box box;
+  auto& c = box.connection;
   auto p = make_tenant(c, "acme", "generic_smart");
   const std::string endpoints = "/api/v1/tenants/acme/endpoints";
   ASSERT_EQ(post_json(c, endpoints, R"({"id":"ep-1",)" + settings + "}", p.admin.headers()).status,
@@ -219,16 +224,12 @@ TEST(tenants, a_smart_tenant_approver_cannot_approve_without_validating) {
   auto rejected = post_json(c, endpoints + "/ep-1/revisions/1/reject", "{}", p.approver.headers());
   EXPECT_EQ(rejected.status, 200) << rejected.body;
   EXPECT_NE(rejected.body.find(R"("state":"rejected")"), std::string::npos) << rejected.body;
-  EXPECT_EQ(visitd.stop(), 0);
+  EXPECT_EQ(box.server.stop(), 0);
 }
 
 TEST(tenants, admins_open_visits_idempotently_and_issue_join_links) {
-  temp_dir dir;
-  auto data = dir.path() / "data";
-  create_operator(VISITD_BINARY, data, "ops", operator_password);
-  running_server visitd{VISITD_BINARY, data};
-  visitd.wait_ready();
-  tls_connection c{visitd.client()};
+  started_box box;
+  auto& c = box.connection;
   auto p = make_tenant(c, "acme", "oracle_health");
   const std::string endpoints = "/api/v1/tenants/acme/endpoints";
   const std::string visits = "/api/v1/tenants/acme/visits";
@@ -293,7 +294,7 @@ TEST(tenants, admins_open_visits_idempotently_and_issue_join_links) {
   auto by_approver =
     post_json(c, visits + "/" + id + "/join-links", R"({"role":"guest"})", p.approver.headers());
   EXPECT_EQ(by_approver.status, 403) << by_approver.body;
-  EXPECT_EQ(visitd.stop(), 0);
+  EXPECT_EQ(box.server.stop(), 0);
 }
 
 }  // namespace

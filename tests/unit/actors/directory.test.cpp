@@ -127,7 +127,8 @@ protected:
     args.expiry_timers = expiry_timers;
     options.detached_loader = false;
     options.compact_after = 10s;
-    if (options.passivate_after == directory_options{}.passivate_after) options.passivate_after = 60s;
+    if (options.passivate_after == directory_options{}.passivate_after)
+      options.passivate_after = 60s;
     options.sweep_interval = 1s;
     args.options = options;
     args.recovered = std::move(*recovered);
@@ -265,14 +266,16 @@ TEST_F(directory_test, refuses_unknown_tenants_visits_and_duplicate_tenants) {
   ASSERT_TRUE(no_visit->error);
   EXPECT_EQ(no_visit->error->code, domain::errc::not_found);
 
-  auto dup = ask<tenant_handles>(dir_create_tenant_atom::value, make_tenant("t-1"), operator_id(), std::string{"{}"});
+  auto dup = ask<tenant_handles>(dir_create_tenant_atom::value, make_tenant("t-1"), operator_id(),
+                                 std::string{"{}"});
   ASSERT_TRUE(dup->error);
   EXPECT_EQ(dup->error->code, domain::errc::conflict);
 }
 
 TEST_F(directory_test, creates_tenants_durably) {
   start();
-  auto created = ask<tenant_handles>(dir_create_tenant_atom::value, make_tenant("t-2"), operator_id(), std::string{R"({"id":"t-2"})"});
+  auto created = ask<tenant_handles>(dir_create_tenant_atom::value, make_tenant("t-2"),
+                                     operator_id(), std::string{R"({"id":"t-2"})"});
   EXPECT_FALSE(created->done()) << "answered before the journal acknowledged";
   settle();
   ASSERT_TRUE(created->reply) << created->error->message;
@@ -298,7 +301,8 @@ TEST_F(directory_test, refuses_a_tenant_outside_the_configured_regions) {
   start();
   auto t = make_tenant("t-3");
   t.region = "us-east";
-  auto refused = ask<tenant_handles>(dir_create_tenant_atom::value, t, operator_id(), std::string{"{}"});
+  auto refused =
+    ask<tenant_handles>(dir_create_tenant_atom::value, t, operator_id(), std::string{"{}"});
   settle();
   ASSERT_TRUE(refused->error);
   EXPECT_EQ(refused->error->code, domain::errc::invalid_argument);
@@ -309,7 +313,8 @@ TEST_F(directory_test, refuses_a_tenant_outside_the_configured_regions) {
   EXPECT_TRUE(recovered->tenants.empty()) << "a refused tenant was written";
 
   t.region = "eu-west";
-  auto accepted = ask<tenant_handles>(dir_create_tenant_atom::value, t, operator_id(), std::string{"{}"});
+  auto accepted =
+    ask<tenant_handles>(dir_create_tenant_atom::value, t, operator_id(), std::string{"{}"});
   settle();
   EXPECT_TRUE(accepted->reply) << accepted->error->message;
 }

@@ -718,9 +718,9 @@ TEST(visit_actor_concurrency, many_visits_stay_equal_to_their_journal_and_subscr
 }
 
 TEST(visit_actor_errors, domain_errors_survive_the_trip_through_caf) {
-  for (auto code : {domain::errc::invalid_argument, domain::errc::conflict,
-                    domain::errc::storage_failure, domain::errc::internal,
-                    domain::errc::rate_limited}) {
+  for (auto code :
+       {domain::errc::invalid_argument, domain::errc::conflict, domain::errc::storage_failure,
+        domain::errc::internal, domain::errc::rate_limited}) {
     auto err = domain::make_error(code, "why");
     auto caf_err = to_caf_error(err);
     EXPECT_TRUE(static_cast<bool>(caf_err));  // code 0 would read as "no error"
