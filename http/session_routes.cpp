@@ -69,7 +69,7 @@ void add_session_routes(router& routes, actors::runtime& runtime,
   routes.add("DELETE", "/api/v1/session", [&runtime](request& req, const responder& respond) {
     with_session(runtime, req, respond, true,
                  [&runtime, respond](const actors::session_info&, std::string token) {
-                   runtime.sign_out(std::move(token), [respond](domain::result<void> done) {
+                   runtime.sign_out(std::move(token), [respond](const domain::result<void>& done) {
                      if (!done) {
                        respond(error_response(done.err()));
                        return;

@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build/release}
 command -v clang-tidy >/dev/null || { echo "tidy: clang-tidy not installed, skipped"; exit 0; }
 cd "$root"
-mapfile -t files < <(ls domain/*.cpp storage/*.cpp fhir/*.cpp actors/*.cpp app/*.cpp http/*.cpp |
+mapfile -t files < <(ls domain/*.cpp storage/*.cpp fhir/*.cpp auth/*.cpp actors/*.cpp app/*.cpp http/*.cpp |
                      grep -v '^http/server.cpp$')
 out=$(printf '%s\n' "${files[@]}" |
       xargs -P 2 -n 4 clang-tidy -p "$build" --quiet 2>/dev/null | grep -E "(warning|error):" || true)
