@@ -86,6 +86,7 @@ struct accounts_state {
   std::unordered_map<std::string, std::deque<domain::timestamp>> failures_by_login;
   std::unordered_map<std::string, std::deque<domain::timestamp>> failures_by_address;
   pending_writes writes;
+  std::shared_ptr<storage::audit_sequence> audit_sequence;
 };
 
 using self_pointer = accounts_impl::stateful_pointer<accounts_state>;
@@ -269,8 +270,7 @@ void store_new_account(self_pointer self, caf::typed_response_promise<domain::ac
     promise.deliver(to_caf_error(audit.err()));
     return;
   }
-  // The audit sequence only separates entries of one microsecond; the account id does too.
-  auto audit_write = storage::audit_ops(*audit, 0);
+  auto audit_write = storage::audit_ops(*audit, st.audit_sequence->next());
   ops.insert(ops.end(), audit_write.begin(), audit_write.end());
   write(self, std::move(ops), [self, promise, account = *made](const caf::error& err) mutable {
     if (err) {
@@ -323,6 +323,8 @@ accounts_impl::behavior_type accounts_behavior(self_pointer self, const accounts
   st.journal = args.journal;
   st.clock = args.clock;
   st.options = args.options;
+  st.audit_sequence =
+    args.audit_sequence ? args.audit_sequence : std::make_shared<storage::audit_sequence>();
   for (const auto& a : args.stored.accounts) {
     st.by_login.emplace(a.login, a.id);
     st.accounts.emplace(a.id, a);

@@ -23,6 +23,7 @@
 #include "domain/account.hpp"
 #include "domain/time.hpp"
 #include "storage/accounts.hpp"
+#include "storage/audit_log.hpp"
 
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
@@ -31,6 +32,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace visitd::storage {
@@ -69,6 +71,8 @@ struct accounts_args {
   std::function<domain::timestamp()> clock;
   accounts_options options;
   bool detached_checker = true;  ///< Tests on CAF's test coordinator turn this off.
+  /// The box's one audit sequence, shared by every audit writer (made here when null).
+  std::shared_ptr<storage::audit_sequence> audit_sequence;
 };
 
 [[nodiscard]] accounts_actor spawn_accounts_actor(caf::actor_system& system, accounts_args args);

@@ -509,7 +509,7 @@ caf::result<tenant_handles> create_tenant(self_pointer self, const domain::tenan
                                         st.args.clock(), "", after);
   if (!audit) return to_caf_error(audit.err());
   auto ops = storage::tenant_ops(t);
-  auto audit_write = storage::audit_ops(*audit, 0);
+  auto audit_write = storage::audit_ops(*audit, st.args.audit_sequence->next());
   ops.insert(ops.end(), audit_write.begin(), audit_write.end());
   auto promise = self->make_response_promise<tenant_handles>();
   write(self, std::move(ops), [self, t, promise](const caf::error& err) mutable {
@@ -577,6 +577,7 @@ void sweep(self_pointer self) {
 directory_impl::behavior_type directory_behavior(self_pointer self, const directory_args& args) {
   auto& st = self->state;
   st.args = args;
+  if (!st.args.audit_sequence) st.args.audit_sequence = std::make_shared<storage::audit_sequence>();
   auto recovered = std::move(st.args.recovered);
   st.args.recovered = {};
   st.loader = spawn_visit_loader(
@@ -689,6 +690,12 @@ directory_impl::behavior_type directory_behavior(self_pointer self, const direct
            std::uint64_t seq) { tell_live(self, id, subscriber_ack_atom::value, sub, seq); },
     [self](const domain::visit_id& id, get_state_atom) {
       return route<domain::visit_state>(self, id, get_state_atom::value);
+    },
+    [self](dir_read_audit_atom, const domain::tenant_id& tenant, domain::timestamp from,
+           domain::timestamp to, std::uint64_t limit) {
+      auto promise = self->make_response_promise<audit_entries>();
+      promise.delegate(self->state.loader, read_audit_atom::value, tenant, from, to, limit);
+      return promise;
     },
     [self](dir_stats_atom) {
       auto& st = self->state;

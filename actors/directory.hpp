@@ -39,6 +39,8 @@
 //                                             sign-in begun through one is completed by it).
 //                                             `not_found` for an unknown tenant. The flow checks
 //                                             the endpoint and revision itself.
+//   (dir_read_audit_atom, tenant, from, to, limit)
+//                                          -> audit entries, read by the loader (its thread).
 //   (dir_stats_atom)                       -> directory_stats.
 //
 // Tenant actors are linked too: one that fails is restarted from the store (tenant and
@@ -54,9 +56,11 @@
 #include "actors/tenant_actor.hpp"
 #include "actors/tenant_board.hpp"
 #include "actors/visit_actor.hpp"
+#include "actors/visit_loader.hpp"
 #include "domain/regions.hpp"
 #include "domain/tenant.hpp"
 #include "domain/visit.hpp"
+#include "storage/audit_log.hpp"
 #include "storage/recovery.hpp"
 
 #include <caf/fwd.hpp>
@@ -66,6 +70,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -106,6 +111,9 @@ struct directory_args {
   bool expiry_timers = true;
   directory_options options;
   storage::recovered_state recovered;  ///< Spawned at start.
+  /// The box's one audit sequence (storage/audit_log.hpp), shared by every audit writer; the
+  /// directory makes its own when null (tests).
+  std::shared_ptr<storage::audit_sequence> audit_sequence;
 };
 
 struct tenant_handles {
@@ -132,6 +140,7 @@ using dir_tenant_atom = caf::atom_constant<caf::atom("dtenant")>;
 using dir_open_visit_atom = caf::atom_constant<caf::atom("dvopen")>;
 using dir_stats_atom = caf::atom_constant<caf::atom("dstats")>;
 using dir_approval_flow_atom = caf::atom_constant<caf::atom("dflow")>;
+using dir_read_audit_atom = caf::atom_constant<caf::atom("daudit")>;
 
 using directory = caf::typed_actor<
   caf::replies_to<dir_create_tenant_atom, domain::tenant, domain::account_id,
@@ -148,6 +157,8 @@ using directory = caf::typed_actor<
   caf::replies_to<domain::visit_id, get_state_atom>::with<domain::visit_state>,
   caf::replies_to<dir_approval_flow_atom, domain::tenant_id, domain::endpoint_id,
                   domain::revision_number>::with<approval_flow>,
+  caf::replies_to<dir_read_audit_atom, domain::tenant_id, domain::timestamp, domain::timestamp,
+                  std::uint64_t>::with<audit_entries>,
   caf::replies_to<dir_stats_atom>::with<directory_stats>>;
 
 /// Spawns the directory and everything `args.recovered` holds. Stopping the directory (an exit

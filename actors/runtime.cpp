@@ -157,6 +157,7 @@ public:
     accounts.clock = wall_clock_now;
     accounts.options.session_lifetime = options.session_lifetime;
     accounts.options.session_idle = options.session_idle;
+    accounts.audit_sequence = audit_sequence_;
     accounts_ = spawn_accounts_actor(system_, std::move(accounts));
     directory_args args;
     args.journal = &journal;
@@ -166,6 +167,7 @@ public:
     args.options.passivate_after = options.passivate_after;
     args.options.request_timeout = options.request_timeout;
     args.regions = options.regions;
+    args.audit_sequence = audit_sequence_;
     args.recovered = std::move(recovered);
     directory_ = spawn_directory(system_, std::move(args));
   }
@@ -263,6 +265,12 @@ public:
     ask<domain::visit_state>(directory_, std::move(done), std::move(id), get_state_atom::value);
   }
 
+  void read_audit(domain::tenant_id tenant, domain::timestamp from, domain::timestamp to,
+                  std::uint64_t limit, reply<std::vector<domain::audit_entry>> done) override {
+    ask<audit_entries>(directory_, std::move(done), dir_read_audit_atom::value, std::move(tenant),
+                       from, to, limit);
+  }
+
   void decide_revision(domain::tenant_id tenant, domain::endpoint_id endpoint,
                        domain::revision_number revision, domain::account_id by, bool approve,
                        reply<domain::fhir_endpoint> done) override {
@@ -310,6 +318,9 @@ private:
 
   caf::actor_system_config config_;
   caf::actor_system system_;
+  /// One per process: every audit writer draws from it (storage/audit_log.hpp).
+  std::shared_ptr<storage::audit_sequence> audit_sequence_ =
+    std::make_shared<storage::audit_sequence>();
   std::chrono::milliseconds timeout_;
   health_actor health_;
   accounts_actor accounts_;

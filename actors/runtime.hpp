@@ -7,6 +7,7 @@
 #include "actors/account_messages.hpp"
 #include "actors/endpoint_commands.hpp"
 #include "domain/account.hpp"
+#include "domain/audit.hpp"
 #include "domain/error.hpp"
 #include "domain/regions.hpp"
 #include "domain/tenant.hpp"
@@ -86,6 +87,11 @@ public:
   /// ended and passivated).
   virtual void open_visit(domain::visit_info info, reply<domain::visit_state> done) = 0;
   virtual void get_visit(domain::visit_id id, reply<domain::visit_state> done) = 0;
+
+  /// A tenant's audit entries (or the box's: `domain::box_tenant()`) with from <= at < to,
+  /// oldest first, at most `limit`.
+  virtual void read_audit(domain::tenant_id tenant, domain::timestamp from, domain::timestamp to,
+                          std::uint64_t limit, reply<std::vector<domain::audit_entry>> done) = 0;
 
   virtual void decide_revision(domain::tenant_id tenant, domain::endpoint_id endpoint,
                                domain::revision_number revision, domain::account_id by,

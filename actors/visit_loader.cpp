@@ -1,5 +1,6 @@
 #include "actors/visit_loader.hpp"
 
+#include "storage/audit_log.hpp"
 #include "storage/catalog.hpp"
 #include "storage/journal.hpp"
 #include "storage/visit_log.hpp"
@@ -94,6 +95,12 @@ loader_impl::behavior_type loader_behavior(loader_impl::stateful_pointer<loader_
       auto read = std::move(it->second);
       self->state.barriers.erase(it);
       read();
+    },
+    [args](read_audit_atom, const domain::tenant_id& tenant, domain::timestamp from,
+           domain::timestamp to, std::uint64_t limit) -> caf::result<audit_entries> {
+      auto entries = storage::read_audit(*args.store, tenant, from, to, limit);
+      if (!entries) return to_caf_error(entries.err());
+      return std::move(*entries);
     },
     [args](visit_exists_atom, const domain::visit_id& id) -> caf::result<bool> {
       auto header = storage::load_visit_header(*args.store, id);

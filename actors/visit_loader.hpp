@@ -14,8 +14,11 @@
 //        journal has committed everything queued before the request (always a barrier: the
 //        only reader is a restart). `not_found` for an unknown tenant.
 //   (visit_exists_atom, visit id)        -> whether the store has a header for the visit.
+//   (read_audit_atom, tenant, from, to, limit) -> the tenant's audit entries with from <= at <
+//        to, oldest first, at most `limit` (storage::read_audit).
 
 #include "actors/messages.hpp"
+#include "domain/audit.hpp"
 #include "domain/events.hpp"
 #include "domain/ids.hpp"
 #include "domain/visit.hpp"
@@ -26,6 +29,7 @@
 #include <caf/typed_actor.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace visitd::storage {
@@ -39,14 +43,19 @@ struct loaded_visit {
   std::vector<domain::event_envelope> history;  ///< The latest events, ending at state.last_seq.
 };
 
+using audit_entries = std::vector<domain::audit_entry>;
+
 using load_visit_atom = caf::atom_constant<caf::atom("vload")>;
 using visit_exists_atom = caf::atom_constant<caf::atom("vexists")>;
 using load_tenant_atom = caf::atom_constant<caf::atom("tload")>;
+using read_audit_atom = caf::atom_constant<caf::atom("auread")>;
 
 using visit_loader = caf::typed_actor<
   caf::replies_to<load_visit_atom, domain::visit_id, bool>::with<loaded_visit>,
   caf::replies_to<load_tenant_atom, domain::tenant_id>::with<storage::stored_tenant>,
-  caf::replies_to<visit_exists_atom, domain::visit_id>::with<bool>>;
+  caf::replies_to<visit_exists_atom, domain::visit_id>::with<bool>,
+  caf::replies_to<read_audit_atom, domain::tenant_id, domain::timestamp, domain::timestamp,
+                  std::uint64_t>::with<audit_entries>>;
 
 struct visit_loader_args {
   const storage::store* store = nullptr;  ///< Must outlive the loader.
@@ -61,3 +70,4 @@ struct visit_loader_args {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::loaded_visit)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::storage::stored_tenant)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::audit_entries)

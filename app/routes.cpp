@@ -1,5 +1,6 @@
 #include "app/routes.hpp"
 
+#include "http/audit_routes.hpp"
 #include "http/endpoint_routes.hpp"
 #include "http/health_routes.hpp"
 #include "http/session_routes.hpp"
@@ -16,6 +17,7 @@ void add_all_routes(http::router& routes, actors::runtime& runtime,
   http::add_tenant_routes(routes, runtime);
   http::add_endpoint_routes(routes, runtime);
   http::add_visit_routes(routes, runtime, join_link_key);
+  http::add_audit_routes(routes, runtime);
 }
 
 }  // namespace visitd::app

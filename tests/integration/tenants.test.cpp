@@ -82,6 +82,21 @@ TEST(tenants, the_operator_creates_accounts_and_tenants_that_admins_see_and_othe
     EXPECT_LT(acme_at, other_at) << "ordered by id";
     EXPECT_EQ(list.body.find(R"("id":"far")"), std::string::npos);
 
+    // The box's audit log: who made which account and tenant, with the tenant's JSON.
+    auto audit = c.request("GET", "/api/v1/audit?tenant=_box&limit=10", {}, op.headers());
+    ASSERT_EQ(audit.status, 200) << audit.body;
+    for (std::string action : {"operator.create", "account.create", "tenant.create"})
+      EXPECT_NE(audit.body.find(R"("action":")" + action + "\""), std::string::npos)
+        << action << " missing: " << audit.body;
+    EXPECT_NE(audit.body.find(R"(\"display_name\":\"Acme Health\")"), std::string::npos)
+      << audit.body;
+    auto page = c.request("GET", "/api/v1/audit?tenant=_box&limit=2", {}, op.headers());
+    EXPECT_NE(page.body.find("next_from"), std::string::npos) << page.body;
+    EXPECT_EQ(c.request("GET", "/api/v1/audit?tenant=_box&limit=0", {}, op.headers()).status, 400);
+    EXPECT_EQ(c.request("GET", "/api/v1/audit?tenant=_box&color=red", {}, op.headers()).status,
+              400);
+    EXPECT_EQ(c.request("GET", "/api/v1/audit", {}, op.headers()).status, 400);
+
     // The tenant admin sees their tenant and nothing else; the other tenant looks absent.
     tls_connection a{visitd.client()};
     auto adm = sign_in(a, "admin1", admin_password);
@@ -91,6 +106,9 @@ TEST(tenants, the_operator_creates_accounts_and_tenants_that_admins_see_and_othe
     EXPECT_EQ(hidden.status, 404);
     EXPECT_EQ(hidden.body, absent.body) << "a hidden tenant must look like a missing one";
     EXPECT_EQ(a.request("GET", "/api/v1/tenants", {}, adm.headers()).status, 403);
+    EXPECT_EQ(a.request("GET", "/api/v1/audit?tenant=acme", {}, adm.headers()).status, 200);
+    EXPECT_EQ(a.request("GET", "/api/v1/audit?tenant=other", {}, adm.headers()).status, 404);
+    EXPECT_EQ(a.request("GET", "/api/v1/audit?tenant=_box", {}, adm.headers()).status, 404);
     EXPECT_EQ(
       post_json(a, "/api/v1/tenants", tenant_body("mine", admin_id, approver_id), adm.headers())
         .status,
