@@ -66,6 +66,12 @@ po::options_description server_options(config& c, raw_values& raw) {
   add("handshake-timeout",
       po::value(&raw.handshake_timeout_s)->default_value(raw.handshake_timeout_s),
       "seconds to complete the TLS handshake");
+  add("max-connections", po::value(&l.max_connections)->default_value(l.max_connections),
+      "open connections at most (503 with Retry-After beyond)");
+  add("request-rate", po::value(&l.requests_per_second)->default_value(l.requests_per_second),
+      "requests per second one client address may make on average (429 beyond)");
+  add("request-burst", po::value(&l.request_burst)->default_value(l.request_burst),
+      "requests one client address may make at once before request-rate applies");
   add("shutdown-grace", po::value(&raw.shutdown_grace_ms)->default_value(raw.shutdown_grace_ms),
       "milliseconds in-flight requests get to finish on SIGTERM");
   add("retention-event-days",
@@ -122,6 +128,12 @@ domain::result<void> apply_raw(config& c, const raw_values& raw) {
                         c.log_level + "\"");
   if (c.server.io_threads == 0 || c.actor_threads == 0)
     return make_error(errc::invalid_argument, "io-threads and actor-threads must be at least 1");
+  const auto& l = c.server.request_limits;
+  if (l.max_connections == 0 || l.requests_per_second == 0 ||
+      l.request_burst < l.requests_per_second)
+    return make_error(errc::invalid_argument,
+                      "max-connections and request-rate must be at least 1, and request-burst at "
+                      "least request-rate");
   if (c.server.request_limits.body_bytes == 0 || c.server.request_limits.header_bytes < 1024)
     return make_error(errc::invalid_argument,
                       "body-limit must be positive and header-limit at least 1024 bytes");

@@ -13,9 +13,13 @@
 #include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace visitd::http {
@@ -32,12 +36,81 @@ namespace {
 
 /// What every session shares with the server: configuration, routes and the in-flight count
 /// that graceful shutdown waits on.
+/// A token bucket per client address: `rate` tokens a second up to `burst`. Shared by the io
+/// threads (a mutex; one short critical section per request). Addresses idle long enough to
+/// have a full bucket are forgotten, so the table stays as small as the active clients.
+class request_rate_limiter {
+public:
+  request_rate_limiter(std::size_t rate, std::size_t burst)
+    : rate_(static_cast<double>(rate)), burst_(static_cast<double>(std::max(burst, rate))) {}
+
+  /// Takes a token for `address`; false when it has none left.
+  bool allow(const std::string& address) {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock{mutex_};
+    if (++calls_ % 4096 == 0) forget_idle(now);
+    auto [it, fresh] = buckets_.try_emplace(address, bucket{burst_, now});
+    auto& b = it->second;
+    if (!fresh) {
+      b.tokens = std::min(burst_, b.tokens + rate_ * seconds(now - b.updated));
+      b.updated = now;
+    }
+    if (b.tokens < 1.0) return false;
+    b.tokens -= 1.0;
+    return true;
+  }
+
+private:
+  struct bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point updated;
+  };
+  static double seconds(std::chrono::steady_clock::duration d) {
+    return std::chrono::duration<double>(d).count();
+  }
+  void forget_idle(std::chrono::steady_clock::time_point now) {
+    std::erase_if(buckets_, [&](const auto& entry) {
+      return entry.second.tokens + rate_ * seconds(now - entry.second.updated) >= burst_;
+    });
+  }
+
+  double rate_;
+  double burst_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, bucket> buckets_;
+  std::uint64_t calls_ = 0;
+};
+
 struct shared_state {
+  shared_state(const router& r, const server_options& o)
+    : routes(r),
+      options(o),
+      rate(o.request_limits.requests_per_second, o.request_limits.request_burst) {}
+
   const router& routes;
   server_options options;
   ssl::context tls{ssl::context::tls_server};
   std::atomic<std::size_t> in_flight{0};
   std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> connections{0};
+  request_rate_limiter rate;
+};
+
+/// Counts one open connection for as long as it lives (the sessions hold one each).
+class connection_slot {
+public:
+  explicit connection_slot(shared_state& state) : state_(&state) { state_->connections++; }
+  connection_slot(const connection_slot&) = delete;
+  connection_slot& operator=(const connection_slot&) = delete;
+  connection_slot(connection_slot&& other) noexcept
+    : state_(std::exchange(other.state_, nullptr)) {}
+  connection_slot& operator=(connection_slot&&) = delete;
+  ~connection_slot() {
+    if (state_ != nullptr) state_->connections--;
+  }
+
+private:
+  shared_state* state_;
 };
 
 // -- failure reporting ----------------------------------------------------------
@@ -107,11 +180,13 @@ bool answerable_parse_error(beast::error_code ec) {
 class https_session : public std::enable_shared_from_this<https_session> {
 public:
   https_session(beast::tcp_stream&& stream, beast::flat_buffer&& buffer, shared_state& state,
-                std::string remote)
+                std::string remote, connection_slot&& slot, bool over_capacity)
     : stream_(std::move(stream), state.tls),
       buffer_(std::move(buffer)),
       state_(state),
-      remote_(std::move(remote)) {}
+      remote_(std::move(remote)),
+      slot_(std::move(slot)),
+      over_capacity_(over_capacity) {}
 
   void run() {
     beast::get_lowest_layer(stream_).expires_after(state_.options.request_limits.handshake_timeout);
@@ -158,6 +233,26 @@ private:
     method_ = req.method;
     path_ = req.path;
     state_.in_flight++;
+
+    // Limits before any route runs: a connection past max_connections is told so and closed;
+    // a client past its request rate is told to slow down.
+    if (over_capacity_) {
+      keep_alive_ = false;
+      auto res = error_response(503, "too_many_connections",
+                                "the server has " +
+                                  std::to_string(state_.options.request_limits.max_connections) +
+                                  " connections open; retry shortly");
+      res.headers.emplace_back("Retry-After", "1");
+      return write(std::move(res));
+    }
+    if (!state_.rate.allow(remote_.substr(0, remote_.rfind(':')))) {
+      auto res = error_response(
+        429, "rate_limited",
+        "more than " + std::to_string(state_.options.request_limits.requests_per_second) +
+          " requests per second from this address");
+      res.headers.emplace_back("Retry-After", "1");
+      return write(std::move(res));
+    }
 
     // The responder may run on any thread (e.g. a CAF worker): hop back onto this connection's
     // executor before touching the stream. It keeps the session alive until then.
@@ -207,6 +302,8 @@ private:
   beast::flat_buffer buffer_;
   shared_state& state_;
   std::string remote_;
+  connection_slot slot_;
+  bool over_capacity_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::string_body>> response_;
   std::chrono::steady_clock::time_point started_;
@@ -259,9 +356,19 @@ private:
 
 class detector : public std::enable_shared_from_this<detector> {
 public:
-  detector(tcp::socket&& socket, shared_state& state) : stream_(std::move(socket)), state_(state) {}
+  detector(tcp::socket&& socket, shared_state& state)
+    : stream_(std::move(socket)), state_(state), slot_(state) {}
 
   void run() {
+    // Past max_connections a connection still gets a TLS handshake and a 503 saying why; far
+    // past it (a flood), it is closed at once so rejecting stays cheaper than serving.
+    const auto max = state_.options.request_limits.max_connections;
+    over_capacity_ = state_.connections > max;
+    if (state_.connections > max + max / 4 + 16) {
+      spdlog::warn("connection refused: {} open (max-connections {})", state_.connections.load(),
+                   max);
+      return;  // the socket closes with this detector
+    }
     beast::error_code ec;
     auto endpoint = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
@@ -275,7 +382,7 @@ private:
     if (ec) return fail(ec, "detect");
     if (is_tls) {
       std::make_shared<https_session>(std::move(stream_), std::move(buffer_), state_,
-                                      std::move(remote_))
+                                      std::move(remote_), std::move(slot_), over_capacity_)
         ->run();
     } else {
       std::make_shared<plain_http_rejecter>(std::move(stream_), std::move(buffer_))->run();
@@ -286,6 +393,8 @@ private:
   beast::flat_buffer buffer_;
   shared_state& state_;
   std::string remote_;
+  connection_slot slot_;
+  bool over_capacity_ = false;
 };
 
 // -- the server: one io_context per thread, one acceptor --------------------------

@@ -21,6 +21,12 @@ struct limits {
   std::size_t header_bytes = std::size_t{16} * 1024;  ///< Larger request headers get 431.
   std::chrono::seconds idle_timeout{30};              ///< A connection silent this long is closed.
   std::chrono::seconds handshake_timeout{10};         ///< TLS handshake must finish within this.
+  /// Open connections at most; one more is answered 503 (with Retry-After) and closed.
+  std::size_t max_connections = 1024;
+  /// Requests per second one client address may make on average, and in a burst; beyond, 429
+  /// with Retry-After (a token bucket per address, checked before the request is routed).
+  std::size_t requests_per_second = 100;
+  std::size_t request_burst = 200;
 };
 
 struct server_options {

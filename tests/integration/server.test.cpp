@@ -128,6 +128,48 @@ TEST(server, limits_are_enforced_before_parsing) {
   EXPECT_EQ(visitd.stop(), 0);
 }
 
+TEST(server, connections_past_the_limit_and_requests_past_the_rate_are_told_why) {
+  temp_dir dir;
+  running_server visitd{VISITD_BINARY,
+                        dir.path() / "data",
+                        {"--max-connections", "2", "--request-rate", "5", "--request-burst", "5"}};
+  visitd.wait_ready();  // its probes spent some of the burst; let it refill
+  std::this_thread::sleep_for(1200ms);
+  {
+    tls_connection a{visitd.client()};
+    tls_connection b{visitd.client()};
+    EXPECT_EQ(a.request("GET", "/healthz").status, 200);
+    EXPECT_EQ(b.request("GET", "/healthz").status, 200);
+    tls_connection third{visitd.client()};
+    auto refused = third.request("GET", "/healthz");
+    EXPECT_EQ(refused.status, 503) << refused.body;
+    EXPECT_EQ(refused.headers["retry-after"], "1");
+    EXPECT_NE(refused.body.find("too_many_connections"), std::string::npos) << refused.body;
+    // The connections that were in keep serving.
+    EXPECT_EQ(a.request("GET", "/healthz").status, 200);
+  }
+  std::this_thread::sleep_for(1200ms);  // the closed connections are gone; the bucket refilled
+  tls_connection c{visitd.client()};
+  int ok = 0;
+  int limited = 0;
+  for (int i = 0; i < 12; ++i) {
+    auto r = c.request("GET", "/healthz");
+    if (r.status == 200) ++ok;
+    if (r.status == 429) {
+      ++limited;
+      EXPECT_EQ(r.headers["retry-after"], "1");
+      EXPECT_NE(r.body.find("rate_limited"), std::string::npos) << r.body;
+    }
+  }
+  EXPECT_GE(ok, 5) << "the burst must pass";
+  EXPECT_GE(limited, 5) << "beyond the burst, requests must be limited";
+  std::this_thread::sleep_for(1200ms);
+  EXPECT_EQ(c.request("GET", "/healthz").status, 200) << "the bucket refills";
+  EXPECT_EQ(visitd.stop(), 0);
+  EXPECT_NE(visitd.log().find("status=503"), std::string::npos);
+  EXPECT_NE(visitd.log().find("status=429"), std::string::npos);
+}
+
 TEST(server, graceful_stop_and_restart_reuses_the_certificate_and_store) {
   temp_dir dir;
   auto data = dir.path() / "data";

@@ -21,6 +21,10 @@ void expect_same(const config& a, const config& b) {
   EXPECT_EQ(a.server.request_limits.header_bytes, b.server.request_limits.header_bytes);
   EXPECT_EQ(a.server.request_limits.idle_timeout, b.server.request_limits.idle_timeout);
   EXPECT_EQ(a.server.request_limits.handshake_timeout, b.server.request_limits.handshake_timeout);
+  EXPECT_EQ(a.server.request_limits.max_connections, b.server.request_limits.max_connections);
+  EXPECT_EQ(a.server.request_limits.requests_per_second,
+            b.server.request_limits.requests_per_second);
+  EXPECT_EQ(a.server.request_limits.request_burst, b.server.request_limits.request_burst);
   EXPECT_EQ(a.server.shutdown_grace, b.server.shutdown_grace);
   EXPECT_EQ(a.server.access_log, b.server.access_log);
   EXPECT_EQ(a.data_dir, b.data_dir);
@@ -82,6 +86,8 @@ TEST(config, bad_values_and_unknown_keys_name_the_key) {
     {{"--durability", "fast"}, "durability"},
     {{"--log-level", "loud"}, "log-level"},
     {{"--io-threads", "0"}, "io-threads"},
+    {{"--max-connections", "0"}, "max-connections"},
+    {{"--request-rate", "10", "--request-burst", "5"}, "request-burst"},
     {{"--retention-event-days", "0"}, "retention-event-days"},
     {{"--nonsense", "1"}, "nonsense"},
     {{"frobnicate"}, "frobnicate"},
