@@ -27,6 +27,7 @@ struct raw_values {
   std::string durability = "sync";
   std::size_t idle_timeout_s = 30;
   std::size_t handshake_timeout_s = 10;
+  std::size_t websocket_idle_timeout_s = 30;
   std::size_t shutdown_grace_ms = 5000;
   std::size_t retention_event_days = 30;
   std::size_t retention_report_days = 730;
@@ -72,6 +73,15 @@ po::options_description server_options(config& c, raw_values& raw) {
       "requests per second one client address may make on average (429 beyond)");
   add("request-burst", po::value(&l.request_burst)->default_value(l.request_burst),
       "requests one client address may make at once before request-rate applies");
+  add("websocket-message-limit",
+      po::value(&l.websocket_message_bytes)->default_value(l.websocket_message_bytes),
+      "largest WebSocket message a client may send, in bytes (closed with 1009 beyond)");
+  add("websocket-idle-timeout",
+      po::value(&raw.websocket_idle_timeout_s)->default_value(raw.websocket_idle_timeout_s),
+      "seconds of WebSocket silence before a ping, doubled before the socket is closed");
+  add("websocket-send-queue",
+      po::value(&l.websocket_send_queue)->default_value(l.websocket_send_queue),
+      "messages that may wait for a slow WebSocket client before it is closed (4008)");
   add("shutdown-grace", po::value(&raw.shutdown_grace_ms)->default_value(raw.shutdown_grace_ms),
       "milliseconds in-flight requests get to finish on SIGTERM");
   add("retention-event-days",
@@ -101,6 +111,8 @@ domain::result<void> apply_raw(config& c, const raw_values& raw) {
   c.durability = *mode;
   c.server.request_limits.idle_timeout = std::chrono::seconds(raw.idle_timeout_s);
   c.server.request_limits.handshake_timeout = std::chrono::seconds(raw.handshake_timeout_s);
+  c.server.request_limits.websocket_idle_timeout =
+    std::chrono::seconds(raw.websocket_idle_timeout_s);
   c.server.shutdown_grace = std::chrono::milliseconds(raw.shutdown_grace_ms);
   c.retention.ended_visit_events = std::chrono::days(raw.retention_event_days);
   c.retention.report_rows = std::chrono::days(raw.retention_report_days);
@@ -129,6 +141,11 @@ domain::result<void> apply_raw(config& c, const raw_values& raw) {
   if (c.server.io_threads == 0 || c.actor_threads == 0)
     return make_error(errc::invalid_argument, "io-threads and actor-threads must be at least 1");
   const auto& l = c.server.request_limits;
+  if (l.websocket_message_bytes == 0 || l.websocket_send_queue == 0 ||
+      raw.websocket_idle_timeout_s < 2)
+    return make_error(errc::invalid_argument,
+                      "websocket-message-limit and websocket-send-queue must be at least 1, and "
+                      "websocket-idle-timeout at least 2 seconds");
   if (l.max_connections == 0 || l.requests_per_second == 0 ||
       l.request_burst < l.requests_per_second)
     return make_error(errc::invalid_argument,

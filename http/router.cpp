@@ -61,6 +61,22 @@ bool router::match(const route& r, const std::vector<std::string_view>& path_seg
   return true;
 }
 
+void router::add_socket(std::string pattern, socket_handler h) {
+  std::vector<std::string> segments;
+  for (auto s : split_path(pattern)) segments.emplace_back(s);
+  sockets_.push_back({{"GET", std::move(pattern), std::move(segments), {}}, std::move(h)});
+}
+
+const socket_handler* router::find_socket(request& req) const {
+  auto segments = split_path(req.path);
+  for (const auto& s : sockets_) {
+    if (!match(s.shape, segments, nullptr)) continue;
+    match(s.shape, segments, &req);
+    return &s.on_upgrade;
+  }
+  return nullptr;
+}
+
 void router::dispatch(request& req, const responder& respond) const {
   auto segments = split_path(req.path);
   std::string allowed;
@@ -87,6 +103,7 @@ void router::dispatch(request& req, const responder& respond) const {
 std::vector<std::string> router::describe() const {
   std::vector<std::string> out;
   for (const auto& r : routes_) out.push_back(r.method + " " + r.pattern);
+  for (const auto& s : sockets_) out.push_back("GET " + s.shape.pattern);
   return out;
 }
 

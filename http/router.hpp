@@ -17,10 +17,18 @@ public:
   /// Adds a route. Later routes never shadow earlier ones: the first match wins.
   void add(std::string method, std::string pattern, handler h);
 
+  /// Adds a WebSocket route: a GET upgrade request to `pattern` goes to `h`.
+  void add_socket(std::string pattern, socket_handler h);
+
   /// Finds the handler for `req` and runs it, or answers the error itself.
   void dispatch(request& req, const responder& respond) const;
 
-  /// "METHOD pattern" of every route, in insertion order (for the OpenAPI consistency test).
+  /// The socket handler for an upgrade request to `req.path` (path parameters filled in), or
+  /// null when no socket route matches.
+  [[nodiscard]] const socket_handler* find_socket(request& req) const;
+
+  /// "METHOD pattern" of every route, in insertion order, then "GET pattern" of every socket
+  /// route (for the OpenAPI consistency test).
   [[nodiscard]] std::vector<std::string> describe() const;
 
 private:
@@ -34,7 +42,13 @@ private:
   static bool match(const route& r, const std::vector<std::string_view>& path_segments,
                     request* fill);
 
+  struct socket_route {
+    route shape;  ///< Its method is "GET"; on_request is unused.
+    socket_handler on_upgrade;
+  };
+
   std::vector<route> routes_;
+  std::vector<socket_route> sockets_;
 };
 
 }  // namespace visitd::http

@@ -11,10 +11,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -28,6 +31,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace ssl = boost::asio::ssl;
+namespace websocket = boost::beast::websocket;
 using tcp = asio::ip::tcp;
 using domain::errc;
 using domain::make_error;
@@ -175,6 +179,128 @@ bool answerable_parse_error(beast::error_code ec) {
          ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
 }
 
+// -- WebSocket session ---------------------------------------------------------------
+
+/// One accepted WebSocket (TLS, same port). Reads text messages for its listener, sends what the
+/// route queues (bounded: a client that cannot keep up is closed with close_too_slow), and pings
+/// an idle client, closing it when it does not answer. Every member is touched on the
+/// connection's executor only; send() and close() hop onto it.
+class ws_session : public socket_channel, public std::enable_shared_from_this<ws_session> {
+public:
+  ws_session(beast::ssl_stream<beast::tcp_stream>&& stream, shared_state& state,
+             std::shared_ptr<socket_listener> listener, connection_slot&& slot)
+    : ws_(std::move(stream)),
+      state_(state),
+      listener_(std::move(listener)),
+      slot_(std::move(slot)) {}
+
+  void run(bhttp::request<bhttp::string_body> upgrade) {
+    const auto& l = state_.options.request_limits;
+    beast::get_lowest_layer(ws_).expires_never();  // the websocket stream's own timers rule now
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = l.handshake_timeout;
+    timeouts.idle_timeout = l.websocket_idle_timeout;
+    timeouts.keep_alive_pings = true;  // a ping at half the idle time; no pong: closed
+    ws_.set_option(timeouts);
+    ws_.read_message_max(l.websocket_message_bytes);
+    ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(bhttp::field::server, "visitd"); }));
+    ws_.async_accept(upgrade,
+                     beast::bind_front_handler(&ws_session::on_accept, shared_from_this()));
+  }
+
+  void send(std::string text) override {
+    asio::dispatch(
+      ws_.get_executor(), [self = shared_from_this(), text = std::move(text)]() mutable {
+        if (self->closing_) return;
+        if (self->queue_.size() >= self->state_.options.request_limits.websocket_send_queue) {
+          self->do_close(close_too_slow, "send queue full: the client reads too slowly");
+          return;
+        }
+        self->queue_.push_back(std::move(text));
+        if (!self->writing_) self->do_write();
+      });
+  }
+
+  void close(std::uint16_t code, std::string reason) override {
+    asio::dispatch(ws_.get_executor(),
+                   [self = shared_from_this(), code, reason = std::move(reason)] {
+                     self->do_close(code, reason);
+                   });
+  }
+
+private:
+  void on_accept(beast::error_code ec) {
+    if (ec) return finish(ec, "websocket accept");
+    listener_->on_open(shared_from_this());
+    do_read();
+  }
+
+  void do_read() {
+    ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) return finish(ec, "websocket read");
+    if (ws_.got_text() && listener_) {
+      auto data = buffer_.data();
+      listener_->on_text(std::string_view{static_cast<const char*>(data.data()), data.size()});
+    }
+    buffer_.consume(buffer_.size());
+    do_read();
+  }
+
+  void do_write() {
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(asio::buffer(queue_.front()),
+                    beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    writing_ = false;
+    if (ec) return finish(ec, "websocket write");
+    queue_.pop_front();
+    if (closing_) return close_now();
+    if (!queue_.empty()) do_write();
+  }
+
+  void do_close(std::uint16_t code, const std::string& reason) {
+    if (closing_) return;
+    closing_ = true;
+    close_reason_.code = code;
+    close_reason_.reason = reason.substr(0, 123);
+    // The message being written stays until its write completes (the write reads from it).
+    queue_.erase(writing_ ? std::next(queue_.begin()) : queue_.begin(), queue_.end());
+    if (!writing_) close_now();  // else after the write in progress (one write at a time)
+  }
+
+  void close_now() {
+    ws_.async_close(close_reason_,
+                    [self = shared_from_this()](beast::error_code) { self->finish({}, nullptr); });
+  }
+
+  void finish(beast::error_code ec, const char* what) {
+    if (finished_) return;
+    finished_ = true;
+    if (ec && what != nullptr) fail(ec, what);
+    // Released after on_close: a listener holding its channel must not keep both alive.
+    auto listener = std::move(listener_);
+    listener->on_close();
+  }
+
+  websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws_;
+  shared_state& state_;
+  std::shared_ptr<socket_listener> listener_;
+  connection_slot slot_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  websocket::close_reason close_reason_;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+};
+
 // -- HTTPS session ------------------------------------------------------------------
 
 class https_session : public std::enable_shared_from_this<https_session> {
@@ -225,6 +351,8 @@ private:
     }
 
     auto message = parser_->release();
+    std::optional<bhttp::request<bhttp::string_body>> upgrade;
+    if (websocket::is_upgrade(message)) upgrade = message;  // a copy for the handshake
     started_ = std::chrono::steady_clock::now();
     version_ = message.version();
     keep_alive_ = message.keep_alive() && !state_.stopping;
@@ -254,6 +382,8 @@ private:
       return write(std::move(res));
     }
 
+    if (upgrade) return on_upgrade(req, std::move(*upgrade));
+
     // The responder may run on any thread (e.g. a CAF worker): hop back onto this connection's
     // executor before touching the stream. It keeps the session alive until then.
     auto self = shared_from_this();
@@ -264,6 +394,34 @@ private:
     });
   }
 
+  /// A WebSocket upgrade: its route decides, from any thread, to accept (the stream moves to a
+  /// ws_session; this session ends) or reject (an HTTP answer, then the connection closes).
+  void on_upgrade(request& req, bhttp::request<bhttp::string_body>&& upgrade) {
+    keep_alive_ = false;
+    const auto* route = state_.routes.find_socket(req);
+    if (route == nullptr)
+      return write(error_response(404, "not_found", "no WebSocket route at " + req.path));
+    auto self = shared_from_this();
+    auto shared_upgrade = std::make_shared<bhttp::request<bhttp::string_body>>(std::move(upgrade));
+    socket_decision decision;
+    decision.accept = [self, shared_upgrade](std::shared_ptr<socket_listener> listener) {
+      asio::dispatch(self->stream_.get_executor(), [self, shared_upgrade, listener] {
+        // Answered: the upgrade counts as one request, logged with status 101.
+        self->status_ = 101;
+        self->log_request();
+        self->state_.in_flight--;
+        std::make_shared<ws_session>(std::move(self->stream_), self->state_, listener,
+                                     std::move(self->slot_))
+          ->run(std::move(*shared_upgrade));
+      });
+    };
+    decision.reject = [self](response res) {
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+    };
+    (*route)(req, std::move(decision));
+  }
+
   void write(response&& res) {
     status_ = res.status;
     response_ = to_beast(std::move(res), version_, keep_alive_, head_only_);
@@ -271,15 +429,18 @@ private:
                        beast::bind_front_handler(&https_session::on_write, shared_from_this()));
   }
 
+  void log_request() const {
+    if (!state_.options.access_log) return;
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - started_)
+                    .count();
+    spdlog::info("http method={} path={} status={} latency_us={} peer={}", method_, path_, status_,
+                 micros, remote_);
+  }
+
   void on_write(beast::error_code ec, std::size_t) {
     state_.in_flight--;
-    if (state_.options.access_log) {
-      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::steady_clock::now() - started_)
-                      .count();
-      spdlog::info("http method={} path={} status={} latency_us={} peer={}", method_, path_,
-                   status_, micros, remote_);
-    }
+    log_request();
     response_.reset();
     if (ec) return fail(ec, "write");
     if (!keep_alive_ || state_.stopping) return do_close();

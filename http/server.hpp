@@ -27,6 +27,12 @@ struct limits {
   /// with Retry-After (a token bucket per address, checked before the request is routed).
   std::size_t requests_per_second = 100;
   std::size_t request_burst = 200;
+  /// WebSockets: largest message a client may send (1009 beyond), the idle time after which
+  /// the server pings (at half of it) and closes a socket that stays silent (no pong), and
+  /// how many messages may wait to be sent before a slow client is closed (close_too_slow).
+  std::size_t websocket_message_bytes = std::size_t{64} * 1024;
+  std::chrono::seconds websocket_idle_timeout{30};
+  std::size_t websocket_send_queue = 256;
 };
 
 struct server_options {

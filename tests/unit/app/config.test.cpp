@@ -25,6 +25,12 @@ void expect_same(const config& a, const config& b) {
   EXPECT_EQ(a.server.request_limits.requests_per_second,
             b.server.request_limits.requests_per_second);
   EXPECT_EQ(a.server.request_limits.request_burst, b.server.request_limits.request_burst);
+  EXPECT_EQ(a.server.request_limits.websocket_message_bytes,
+            b.server.request_limits.websocket_message_bytes);
+  EXPECT_EQ(a.server.request_limits.websocket_idle_timeout,
+            b.server.request_limits.websocket_idle_timeout);
+  EXPECT_EQ(a.server.request_limits.websocket_send_queue,
+            b.server.request_limits.websocket_send_queue);
   EXPECT_EQ(a.server.shutdown_grace, b.server.shutdown_grace);
   EXPECT_EQ(a.server.access_log, b.server.access_log);
   EXPECT_EQ(a.data_dir, b.data_dir);
@@ -87,6 +93,7 @@ TEST(config, bad_values_and_unknown_keys_name_the_key) {
     {{"--log-level", "loud"}, "log-level"},
     {{"--io-threads", "0"}, "io-threads"},
     {{"--max-connections", "0"}, "max-connections"},
+    {{"--websocket-idle-timeout", "1"}, "websocket-idle-timeout"},
     {{"--request-rate", "10", "--request-burst", "5"}, "request-burst"},
     {{"--retention-event-days", "0"}, "retention-event-days"},
     {{"--nonsense", "1"}, "nonsense"},
