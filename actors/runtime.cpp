@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
 
 namespace visitd::actors {
 
@@ -145,6 +146,78 @@ void decide_bridge(caf::event_based_actor* self, const directory& dir,
       [done](caf::error& err) { (*done)(to_domain_error(err)); });
 }
 
+/// Forwards one visit's stream to a sink and returns credit at once (the sink queues on its own
+/// bounded queue: a WebSocket closes a slow client). Subscribes through the directory on start.
+visit_subscriber::behavior_type stream_forwarder(
+  visit_subscriber::pointer self, const directory& dir, const domain::visit_id& id,
+  std::optional<std::uint64_t> after, const std::shared_ptr<visit_stream_sink>& sink,
+  std::chrono::milliseconds timeout,
+  const std::shared_ptr<runtime::reply<std::shared_ptr<visit_stream>>>& done,
+  const std::shared_ptr<visit_stream>& handle) {
+  auto me = caf::actor_cast<visit_subscriber>(self);
+  auto on_subscribed = [done, handle](std::uint64_t) { (*done)(handle); };
+  auto on_failed = [self, done](caf::error& err) {
+    (*done)(to_domain_error(err));
+    self->quit();
+  };
+  if (after)
+    self->request(dir, timeout, id, resume_atom::value, me, *after).then(on_subscribed, on_failed);
+  else
+    self->request(dir, timeout, id, subscribe_atom::value, me).then(on_subscribed, on_failed);
+  return {
+    [self, dir, id, sink](snapshot_atom, const domain::visit_state& s) {
+      sink->on_snapshot(s);
+      self->send(dir, id, subscriber_ack_atom::value, caf::actor_cast<visit_subscriber>(self),
+                 s.last_seq);
+    },
+    [self, dir, id, sink](events_atom, const visit_events& batch) {
+      sink->on_events(batch.events);
+      self->send(dir, id, subscriber_ack_atom::value, caf::actor_cast<visit_subscriber>(self),
+                 batch.events.back().seq);
+    },
+    [self, sink](subscriber_dropped_atom, const subscriber_dropped& d) {
+      sink->on_dropped(d.reason, d.last_seq);
+      self->quit();
+    },
+  };
+}
+
+/// Stops its forwarder when cancelled or destroyed (the visit removes exited subscribers).
+/// `bind` may come after a cancel (the forwarder can answer before spawn returns): then it stops
+/// the forwarder at once.
+class forwarder_stream final : public visit_stream {
+public:
+  void bind(caf::actor forwarder) {
+    std::lock_guard lock{mutex_};
+    if (cancelled_)
+      caf::anon_send_exit(forwarder, caf::exit_reason::user_shutdown);
+    else
+      forwarder_ = std::move(forwarder);
+  }
+  void cancel() override {
+    std::lock_guard lock{mutex_};
+    cancelled_ = true;
+    if (forwarder_) caf::anon_send_exit(forwarder_, caf::exit_reason::user_shutdown);
+    forwarder_ = nullptr;
+  }
+  ~forwarder_stream() override { cancel(); }
+
+private:
+  std::mutex mutex_;
+  bool cancelled_ = false;
+  caf::actor forwarder_;
+};
+
+/// One command through the directory; the visit's last seq afterwards.
+void command_bridge(caf::event_based_actor* self, const directory& dir,
+                    std::chrono::milliseconds timeout,
+                    const std::shared_ptr<runtime::reply<std::uint64_t>>& done,
+                    const domain::visit_id& id, const domain::command& cmd) {
+  self->request(dir, timeout, id, cmd)
+    .then([done](command_reply& r) { (*done)(r.last_seq); },
+          [done](caf::error& err) { (*done)(to_domain_error(err)); });
+}
+
 class caf_runtime final : public runtime {
 public:
   caf_runtime(const runtime_options& options, storage::store& store, storage::journal& journal,
@@ -269,6 +342,26 @@ public:
                   std::uint64_t limit, reply<std::vector<domain::audit_entry>> done) override {
     ask<audit_entries>(directory_, std::move(done), dir_read_audit_atom::value, std::move(tenant),
                        from, to, limit);
+  }
+
+  void subscribe_visit(domain::visit_id id, std::optional<std::uint64_t> after,
+                       std::shared_ptr<visit_stream_sink> sink,
+                       reply<std::shared_ptr<visit_stream>> done) override {
+    if (stopped_) {
+      done(domain::make_error(domain::errc::unavailable, "actor system is shut down"));
+      return;
+    }
+    auto handle = std::make_shared<forwarder_stream>();
+    auto forwarder =
+      system_.spawn(stream_forwarder, directory_, std::move(id), after, std::move(sink), timeout_,
+                    std::make_shared<reply<std::shared_ptr<visit_stream>>>(std::move(done)),
+                    std::static_pointer_cast<visit_stream>(handle));
+    handle->bind(caf::actor_cast<caf::actor>(forwarder));
+  }
+
+  void visit_command(domain::visit_id id, domain::command command,
+                     reply<std::uint64_t> done) override {
+    spawn_bridge(command_bridge, std::move(done), std::move(id), std::move(command));
   }
 
   void decide_revision(domain::tenant_id tenant, domain::endpoint_id endpoint,

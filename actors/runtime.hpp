@@ -6,6 +6,7 @@
 
 #include "actors/account_messages.hpp"
 #include "actors/endpoint_commands.hpp"
+#include "actors/visit_stream.hpp"
 #include "domain/account.hpp"
 #include "domain/audit.hpp"
 #include "domain/error.hpp"
@@ -17,6 +18,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,6 +89,15 @@ public:
   /// ended and passivated).
   virtual void open_visit(domain::visit_info info, reply<domain::visit_state> done) = 0;
   virtual void get_visit(domain::visit_id id, reply<domain::visit_state> done) = 0;
+  /// Subscribes `sink` to a visit: a snapshot, then every event; with `after`, the events after
+  /// that seq instead of a snapshot. `done` gets the stream (cancel it to stop) or the error.
+  virtual void subscribe_visit(domain::visit_id id, std::optional<std::uint64_t> after,
+                               std::shared_ptr<visit_stream_sink> sink,
+                               reply<std::shared_ptr<visit_stream>> done) = 0;
+  /// Runs a visit command (a join, a leave, ...) through the directory; `done` gets the visit's
+  /// last seq once the events are durable.
+  virtual void visit_command(domain::visit_id id, domain::command command,
+                             reply<std::uint64_t> done) = 0;
 
   /// A tenant's audit entries (or the box's: `domain::box_tenant()`) with from <= at < to,
   /// oldest first, at most `limit`.

@@ -4,6 +4,7 @@
 #include "http/endpoint_routes.hpp"
 #include "http/health_routes.hpp"
 #include "http/session_routes.hpp"
+#include "http/stream_routes.hpp"
 #include "http/tenant_routes.hpp"
 #include "http/visit_routes.hpp"
 
@@ -18,6 +19,7 @@ void add_all_routes(http::router& routes, actors::runtime& runtime,
   http::add_endpoint_routes(routes, runtime);
   http::add_visit_routes(routes, runtime, join_link_key);
   http::add_audit_routes(routes, runtime);
+  http::add_stream_routes(routes, runtime, join_link_key);
 }
 
 }  // namespace visitd::app

@@ -6,6 +6,7 @@
 #include "http/errors.hpp"
 #include "http/json_body.hpp"
 #include "http/session_auth.hpp"
+#include "http/visit_json.hpp"
 
 #include <boost/json.hpp>
 
@@ -17,57 +18,6 @@ namespace visitd::http {
 namespace {
 
 using body = std::shared_ptr<std::variant<json_fields, body_error>>;
-
-std::string_view status_name(domain::visit_status s) {
-  switch (s) {
-    case domain::visit_status::scheduled: return "scheduled";
-    case domain::visit_status::open: return "open";
-    case domain::visit_status::in_progress: return "in_progress";
-    case domain::visit_status::ended: return "ended";
-  }
-  return "unknown";
-}
-
-std::string_view admission_name(domain::admission a) {
-  switch (a) {
-    case domain::admission::none: return "none";
-    case domain::admission::lobby: return "lobby";
-    case domain::admission::admitted: return "admitted";
-    default: return "denied";
-  }
-}
-
-boost::json::object visit_json(const domain::visit_state& v) {
-  boost::json::object out{
-    {"id", v.info.id.str()},
-    {"tenant", v.info.tenant.str()},
-    {"endpoint", v.info.endpoint.str()},
-    {"status", status_name(v.status)},
-    {"scheduled_start", domain::format_rfc3339(v.info.scheduled_start)},
-    {"last_seq", v.last_seq},
-  };
-  if (v.info.appointment) out["appointment"] = v.info.appointment->str();
-  if (v.info.encounter) out["encounter"] = v.info.encounter->str();
-  if (v.info.department) out["department"] = v.info.department->str();
-  if (v.started_at) out["started_at"] = domain::format_rfc3339(*v.started_at);
-  if (v.ended_at) out["ended_at"] = domain::format_rfc3339(*v.ended_at);
-  boost::json::array participants;
-  for (const auto& [id, p] : v.participants) {
-    boost::json::array devices;
-    for (const auto& [device, d] : p.devices)
-      devices.emplace_back(boost::json::object{{"id", device.str()}, {"connected", d.connected}});
-    participants.emplace_back(boost::json::object{{"id", id.str()},
-                                                  {"role", domain::to_string(p.role)},
-                                                  {"status", admission_name(p.status)},
-                                                  {"connected", p.connected()},
-                                                  {"devices", std::move(devices)}});
-  }
-  out["participants"] = std::move(participants);
-  boost::json::array lobby;
-  for (const auto& id : v.lobby) lobby.emplace_back(id.str());
-  out["lobby"] = std::move(lobby);
-  return out;
-}
 
 /// The visit id for one EHR reference of one endpoint of one tenant: the same request always
 /// names the same visit, so creating is idempotent without an index (and the id tells nothing).

@@ -30,6 +30,10 @@ public:
   void list_endpoints(domain::tenant_id, reply<std::vector<domain::fhir_endpoint>>) override {}
   void open_visit(domain::visit_info, reply<domain::visit_state>) override {}
   void get_visit(domain::visit_id, reply<domain::visit_state>) override {}
+  void subscribe_visit(domain::visit_id, std::optional<std::uint64_t>,
+                       std::shared_ptr<actors::visit_stream_sink>,
+                       reply<std::shared_ptr<actors::visit_stream>>) override {}
+  void visit_command(domain::visit_id, domain::command, reply<std::uint64_t>) override {}
   void read_audit(domain::tenant_id, domain::timestamp, domain::timestamp, std::uint64_t,
                   reply<std::vector<domain::audit_entry>>) override {}
   void decide_revision(domain::tenant_id, domain::endpoint_id, domain::revision_number,

@@ -1,0 +1,280 @@
+#include "http/stream_routes.hpp"
+
+#include "auth/join_links.hpp"
+#include "auth/tokens.hpp"
+#include "domain/time_format.hpp"
+#include "http/errors.hpp"
+#include "http/session_auth.hpp"
+#include "http/visit_json.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <mutex>
+
+namespace visitd::http {
+
+namespace {
+
+/// False for a browser upgrade from another origin (non-browser clients send no Origin).
+bool same_origin(const request& req) {
+  auto origin = req.header("Origin");
+  return origin.empty() || origin == "https://" + std::string{req.header("Host")};
+}
+
+/// Holds a listener's channel and stream subscription; callbacks come from the io thread and
+/// from CAF threads, so both are guarded.
+class stream_holder {
+public:
+  void set_channel(std::shared_ptr<socket_channel> c) {
+    std::lock_guard lock{mutex_};
+    channel_ = std::move(c);
+  }
+  std::shared_ptr<socket_channel> channel() {
+    std::lock_guard lock{mutex_};
+    return channel_;
+  }
+  /// Keeps `s` unless the socket already closed (then it is cancelled at once).
+  void set_stream(std::shared_ptr<actors::visit_stream> s) {
+    std::lock_guard lock{mutex_};
+    if (closed_)
+      s->cancel();
+    else
+      stream_ = std::move(s);
+  }
+  void close() {
+    std::lock_guard lock{mutex_};
+    closed_ = true;
+    if (stream_) stream_->cancel();
+    stream_.reset();
+    channel_.reset();
+  }
+
+private:
+  std::mutex mutex_;
+  std::shared_ptr<socket_channel> channel_;
+  std::shared_ptr<actors::visit_stream> stream_;
+  bool closed_ = false;
+};
+
+// -- staff: the visit's stream ------------------------------------------------------------------
+
+class staff_sink final : public actors::visit_stream_sink {
+public:
+  explicit staff_sink(std::shared_ptr<stream_holder> holder) : holder_(std::move(holder)) {}
+  void on_snapshot(const domain::visit_state& s) override {
+    send({{"type", "snapshot"}, {"seq", s.last_seq}, {"visit", visit_json(s)}});
+  }
+  void on_events(const std::vector<domain::event_envelope>& events) override {
+    for (const auto& e : events) {
+      auto out = event_json(e);
+      out["type"] = "event";
+      out["event"] = domain::event_name(e.event);
+      send(out);
+    }
+  }
+  void on_dropped(const std::string& reason, std::uint64_t last_seq) override {
+    send({{"type", "dropped"}, {"reason", reason}, {"last_seq", last_seq}});
+    if (auto c = holder_->channel()) c->close(close_resubscribe, "resubscribe with ?after=");
+  }
+
+private:
+  void send(const boost::json::object& o) {
+    if (auto c = holder_->channel()) c->send(boost::json::serialize(o));
+  }
+  std::shared_ptr<stream_holder> holder_;
+};
+
+class staff_listener final : public socket_listener {
+public:
+  staff_listener(actors::runtime& runtime, domain::visit_id visit,
+                 std::optional<std::uint64_t> after)
+    : runtime_(runtime), visit_(std::move(visit)), after_(after) {}
+  void on_open(std::shared_ptr<socket_channel> channel) override {
+    holder_->set_channel(std::move(channel));
+    runtime_.subscribe_visit(
+      visit_, after_, std::make_shared<staff_sink>(holder_),
+      [holder = holder_](domain::result<std::shared_ptr<actors::visit_stream>> s) {
+        if (!s) {
+          if (auto c = holder->channel()) c->close(1011, s.err().message.substr(0, 100));
+          return;
+        }
+        holder->set_stream(std::move(*s));
+      });
+  }
+  void on_text(std::string_view) override {}  // staff send commands over REST
+  void on_close() override { holder_->close(); }
+
+private:
+  actors::runtime& runtime_;
+  domain::visit_id visit_;
+  std::optional<std::uint64_t> after_;
+  std::shared_ptr<stream_holder> holder_ = std::make_shared<stream_holder>();
+};
+
+// -- patient/guest: the join socket -------------------------------------------------------------
+
+/// The participant's own view, kept by applying the visit's events to its state (the same fold
+/// as the actor's), so status and queue position are always those of the durable events.
+class participant_sink final : public actors::visit_stream_sink {
+public:
+  participant_sink(std::shared_ptr<stream_holder> holder, domain::participant_id me)
+    : holder_(std::move(holder)), me_(std::move(me)) {}
+
+  void on_snapshot(const domain::visit_state& s) override {
+    std::lock_guard lock{mutex_};
+    state_ = s;
+    report();
+  }
+  void on_events(const std::vector<domain::event_envelope>& events) override {
+    std::lock_guard lock{mutex_};
+    if (!state_) return;
+    for (const auto& e : events) {
+      domain::apply(*state_, e);
+      if (const auto* m = std::get_if<domain::lobby_message>(&e.event);
+          m && (!m->to || *m->to == me_))
+        send({{"type", "lobby_message"}, {"text", m->text}});
+    }
+    report();
+  }
+  void on_dropped(const std::string&, std::uint64_t) override {
+    if (auto c = holder_->channel()) c->close(close_resubscribe, "reconnect");
+  }
+
+private:
+  void report() {
+    std::string status = "waiting";
+    std::size_t position = 0;
+    if (state_->status == domain::visit_status::ended) {
+      status = "ended";
+    } else if (auto it = state_->participants.find(me_); it != state_->participants.end()) {
+      if (it->second.status == domain::admission::admitted) status = "admitted";
+      if (it->second.status == domain::admission::denied) status = "denied";
+      auto q = std::find(state_->lobby.begin(), state_->lobby.end(), me_);
+      if (q != state_->lobby.end())
+        position = static_cast<std::size_t>(q - state_->lobby.begin()) + 1;
+    }
+    if (status == last_status_ && position == last_position_) return;
+    last_status_ = status;
+    last_position_ = position;
+    boost::json::object out{{"type", "status"}, {"status", status}};
+    if (position > 0) out["position"] = position;
+    send(out);
+  }
+  void send(const boost::json::object& o) {
+    if (auto c = holder_->channel()) c->send(boost::json::serialize(o));
+  }
+
+  std::shared_ptr<stream_holder> holder_;
+  domain::participant_id me_;
+  std::mutex mutex_;
+  std::optional<domain::visit_state> state_;
+  std::string last_status_;
+  std::size_t last_position_ = 0;
+};
+
+class participant_listener final : public socket_listener {
+public:
+  participant_listener(actors::runtime& runtime, domain::join_grant grant)
+    : runtime_(runtime),
+      grant_(std::move(grant)),
+      me_(*domain::participant_id::parse("p-" + grant_.participant.str())),
+      device_(*domain::device_id::parse("d-" + auth::random_token().substr(0, 12))) {}
+
+  void on_open(std::shared_ptr<socket_channel> channel) override {
+    holder_->set_channel(std::move(channel));
+    // Presence: connected while this socket is open. The stream starts after the join so its
+    // snapshot already holds the participant.
+    runtime_.visit_command(grant_.visit,
+                           domain::cmd::join{me_, device_, grant_.role, grant_.participant},
+                           [this_runtime = &runtime_, holder = holder_, visit = grant_.visit,
+                            me = me_](const domain::result<std::uint64_t>& joined) {
+                             if (!joined) {
+                               if (auto c = holder->channel())
+                                 c->close(1011, joined.err().message.substr(0, 100));
+                               return;
+                             }
+                             this_runtime->subscribe_visit(
+                               visit, std::nullopt, std::make_shared<participant_sink>(holder, me),
+                               [holder](domain::result<std::shared_ptr<actors::visit_stream>> s) {
+                                 if (s) holder->set_stream(std::move(*s));
+                               });
+                           });
+  }
+  void on_text(std::string_view) override {}
+  void on_close() override {
+    holder_->close();
+    runtime_.visit_command(grant_.visit, domain::cmd::leave{me_, device_},
+                           [](const domain::result<std::uint64_t>&) {});
+  }
+
+private:
+  actors::runtime& runtime_;
+  domain::join_grant grant_;
+  domain::participant_id me_;
+  domain::device_id device_;
+  std::shared_ptr<stream_holder> holder_ = std::make_shared<stream_holder>();
+};
+
+std::optional<std::uint64_t> after_param(std::string_view query, bool& bad) {
+  if (query.empty()) return std::nullopt;
+  if (query.rfind("after=", 0) != 0 || query.find('&') != std::string_view::npos) {
+    bad = true;
+    return std::nullopt;
+  }
+  auto text = query.substr(6);
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || end != text.data() + text.size()) bad = true;
+  return n;
+}
+
+}  // namespace
+
+void add_stream_routes(router& routes, actors::runtime& runtime,
+                       const auth::secret_key& join_link_key) {
+  routes.add_socket(
+    "/api/v1/tenants/{tenant_id}/visits/{visit_id}/stream",
+    [&runtime](request& req, const socket_decision& decide) {
+      if (!same_origin(req))
+        return decide.reject(error_response(403, "forbidden", "cross-origin WebSocket"));
+      bool bad = false;
+      auto after = after_param(req.query, bad);
+      if (bad)
+        return decide.reject(error_response(400, "invalid_field", "after: must be a seq number"));
+      auto visit = domain::visit_id::parse(req.path_params["visit_id"]);
+      auto reject = decide.reject;
+      auto accept = decide.accept;
+      with_tenant_member(
+        runtime, req, reject, false,
+        [&runtime, reject, accept, visit, after](const actors::session_info&,
+                                                 const domain::tenant& t) {
+          auto missing = [] { return error_response(404, "not_found", "no such visit"); };
+          if (!visit) return reject(missing());
+          runtime.get_visit(*visit, [&runtime, reject, accept, id = *visit, after, tenant = t.id,
+                                     missing](domain::result<domain::visit_state> v) {
+            if (!v || v->info.tenant != tenant) return reject(missing());
+            accept(std::make_shared<staff_listener>(runtime, id, after));
+          });
+        });
+    });
+
+  routes.add_socket("/join/{token}/socket", [&runtime, &join_link_key](
+                                              request& req, const socket_decision& decide) {
+    if (!same_origin(req))
+      return decide.reject(error_response(403, "forbidden", "cross-origin WebSocket"));
+    auto now = std::chrono::time_point_cast<domain::duration>(std::chrono::system_clock::now());
+    auto grant = auth::open_join_link(join_link_key, req.path_params["token"], now);
+    if (!grant) return decide.reject(error_response(grant.err()));
+    runtime.get_visit(
+      grant->visit, [&runtime, decide, grant = *grant](domain::result<domain::visit_state> v) {
+        if (!v) return decide.reject(error_response(404, "not_found", "the visit is not open"));
+        if (v->status == domain::visit_status::ended)
+          return decide.reject(error_response(409, "conflict", "the visit has ended"));
+        decide.accept(std::make_shared<participant_listener>(runtime, grant));
+      });
+  });
+}
+
+}  // namespace visitd::http
