@@ -3,10 +3,12 @@
 // What the accounts actor answers, as plain structs without CAF types, so the runtime's
 // interface (and through it the http layer) can use them.
 
+#include "domain/account.hpp"
 #include "domain/ids.hpp"
 #include "domain/time.hpp"
 
 #include <string>
+#include <vector>
 
 namespace visitd::actors {
 
@@ -26,6 +28,14 @@ struct session_info {
   bool is_operator = false;
   std::string csrf_digest;  ///< Compare `auth::token_digest(header)` with it.
   domain::timestamp expires_at{};
+  std::vector<domain::ehr_link> ehr_links;  ///< The EHR user the account is in each tenant.
+};
+
+/// Links `account` to `user` in `tenant` (the caller checked that it may).
+struct ehr_link_request {
+  domain::account_id account;
+  domain::tenant_id tenant;
+  domain::ehr_user_id user;
 };
 
 /// An operator's request for a new account.

@@ -225,7 +225,7 @@ caf::result<session_info> authenticate(self_pointer self, const std::string& tok
   if (account == st.accounts.end() || account->second.status != domain::account_status::active)
     return to_caf_error(domain::errc::unauthenticated, "the account is disabled");
   return session_info{live.stored.account, account->second.is_operator, live.stored.csrf_digest,
-                      live.stored.expires_at};
+                      live.stored.expires_at, account->second.ehr_links};
 }
 
 caf::result<caf::ok_atom> sign_out(self_pointer self, const std::string& token) {
@@ -318,6 +318,33 @@ caf::result<domain::account> create_account(self_pointer self, const new_account
   return promise;
 }
 
+caf::result<domain::account> link_ehr_user(self_pointer self, const ehr_link_request& request) {
+  auto& st = self->state;
+  auto it = st.accounts.find(request.account);
+  if (it == st.accounts.end())
+    return to_caf_error(domain::errc::not_found, "no account " + request.account.str());
+  for (const auto& [id, other] : st.accounts)
+    if (id != request.account)
+      if (const auto* user = other.ehr_user_in(request.tenant); user && *user == request.user)
+        return to_caf_error(domain::errc::conflict,
+                            "EHR user " + request.user.str() + " is linked to another account");
+  auto after = it->second;
+  if (auto ok = domain::link_ehr_user(after, request.tenant, request.user); !ok)
+    return to_caf_error(ok.err());
+  auto promise = self->make_response_promise<domain::account>();
+  write(self, storage::account_ops(&it->second, after),
+        [self, promise, after](const caf::error& err) mutable {
+          if (err) {
+            promise.deliver(err);
+            return;
+          }
+          self->state.accounts.insert_or_assign(after.id, after);
+          after.password_hash.clear();
+          promise.deliver(std::move(after));
+        });
+  return promise;
+}
+
 accounts_impl::behavior_type accounts_behavior(self_pointer self, const accounts_args& args) {
   auto& st = self->state;
   st.journal = args.journal;
@@ -347,6 +374,9 @@ accounts_impl::behavior_type accounts_behavior(self_pointer self, const accounts
     [self](sign_out_atom, const std::string& token) { return sign_out(self, token); },
     [self](create_account_atom, const new_account& request) {
       return create_account(self, request);
+    },
+    [self](link_ehr_user_atom, const ehr_link_request& request) {
+      return link_ehr_user(self, request);
     },
     [self](journal_ack_atom, std::uint64_t id, const caf::error& err) {
       self->state.writes.complete(id, err);

@@ -17,6 +17,9 @@
 //   (sign_out_atom, session token) -> ok; the session is removed durably. Unknown: ok too.
 //   (create_account_atom, new_account) -> the account (operator only; the actor checks):
 //        login taken -> `conflict`; password rules -> `invalid_argument`.
+//   (link_ehr_user_atom, ehr_link_request) -> the account, linked (durable; the caller checked
+//        the right to do it): `not_found` for an unknown account, `conflict` when the account
+//        is linked to another user in that tenant or another account has that user there.
 
 #include "actors/account_messages.hpp"
 #include "actors/messages.hpp"
@@ -45,12 +48,14 @@ using sign_in_atom = caf::atom_constant<caf::atom("asignin")>;
 using authenticate_atom = caf::atom_constant<caf::atom("aauth")>;
 using sign_out_atom = caf::atom_constant<caf::atom("asignout")>;
 using create_account_atom = caf::atom_constant<caf::atom("acreate")>;
+using link_ehr_user_atom = caf::atom_constant<caf::atom("alink")>;
 
 using accounts_actor = caf::typed_actor<
   caf::replies_to<sign_in_atom, std::string, std::string, std::string>::with<signed_in>,
   caf::replies_to<authenticate_atom, std::string>::with<session_info>,
   caf::replies_to<sign_out_atom, std::string>::with<caf::ok_atom>,
-  caf::replies_to<create_account_atom, new_account>::with<domain::account>>;
+  caf::replies_to<create_account_atom, new_account>::with<domain::account>,
+  caf::replies_to<link_ehr_user_atom, ehr_link_request>::with<domain::account>>;
 
 struct accounts_options {
   std::chrono::seconds session_lifetime{std::chrono::hours{12}};
@@ -82,4 +87,5 @@ struct accounts_args {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::signed_in)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::session_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::new_account)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::ehr_link_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::domain::account)

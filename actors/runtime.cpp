@@ -281,6 +281,10 @@ public:
       sign_out_atom::value, std::move(session_token));
   }
 
+  void link_ehr_user(ehr_link_request request, reply<domain::account> done) override {
+    ask<domain::account>(accounts_, std::move(done), link_ehr_user_atom::value, std::move(request));
+  }
+
   void create_account(new_account request, reply<domain::account> done) override {
     ask<domain::account>(accounts_, std::move(done), create_account_atom::value,
                          std::move(request));

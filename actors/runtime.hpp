@@ -68,6 +68,7 @@ public:
   virtual void authenticate(std::string session_token, reply<session_info> done) = 0;
   virtual void sign_out(std::string session_token, completion done) = 0;
   virtual void create_account(new_account request, reply<domain::account> done) = 0;
+  virtual void link_ehr_user(ehr_link_request request, reply<domain::account> done) = 0;
 
   /// Tenants (the directory and each tenant's actor). `create_tenant`: `after` is the caller's
   /// JSON of the tenant for the audit entry written with it. `list_tenants`: every tenant's

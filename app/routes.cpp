@@ -3,6 +3,7 @@
 #include "http/audit_routes.hpp"
 #include "http/endpoint_routes.hpp"
 #include "http/health_routes.hpp"
+#include "http/lobby_routes.hpp"
 #include "http/session_routes.hpp"
 #include "http/stream_routes.hpp"
 #include "http/tenant_routes.hpp"
@@ -20,6 +21,7 @@ void add_all_routes(http::router& routes, actors::runtime& runtime,
   http::add_visit_routes(routes, runtime, join_link_key);
   http::add_audit_routes(routes, runtime);
   http::add_stream_routes(routes, runtime, join_link_key);
+  http::add_lobby_routes(routes, runtime);
 }
 
 }  // namespace visitd::app

@@ -21,6 +21,7 @@ public:
   void authenticate(std::string, reply<actors::session_info>) override {}
   void sign_out(std::string, completion) override {}
   void create_account(actors::new_account, reply<domain::account>) override {}
+  void link_ehr_user(actors::ehr_link_request, reply<domain::account>) override {}
   void create_tenant(domain::tenant, domain::account_id, std::string,
                      reply<domain::tenant>) override {}
   void list_tenants(reply<std::vector<domain::tenant>>) override {}
