@@ -25,12 +25,9 @@ std::string field(const std::string& json, const std::string& name) {
 }
 
 TEST(live, a_patient_joins_with_a_link_and_staff_see_each_event_in_order) {
-  temp_dir dir;
-  auto data = dir.path() / "data";
-  create_operator(VISITD_BINARY, data, "ops", operator_password);
-  running_server visitd{VISITD_BINARY, data};
-  visitd.wait_ready();
-  tls_connection c{visitd.client()};
+  started_box box{VISITD_BINARY, "ops", operator_password};
+  auto& visitd = box.server;
+  auto& c = box.connection;
 
   // Set-up through the API: admin, oracle-health tenant, approved endpoint, visit, join link.
   auto op = sign_in(c, "ops", operator_password);
@@ -151,12 +148,9 @@ TEST(live, a_patient_joins_with_a_link_and_staff_see_each_event_in_order) {
 }
 
 TEST(live, forged_links_strangers_and_other_origins_are_refused_before_the_upgrade) {
-  temp_dir dir;
-  auto data = dir.path() / "data";
-  create_operator(VISITD_BINARY, data, "ops", operator_password);
-  running_server visitd{VISITD_BINARY, data};
-  visitd.wait_ready();
-  tls_connection c{visitd.client()};
+  started_box box{VISITD_BINARY, "ops", operator_password};
+  auto& visitd = box.server;
+  auto& c = box.connection;
   auto op = sign_in(c, "ops", operator_password);
 
   auto expect_refused = [&](const std::string& target, const header_list& headers,

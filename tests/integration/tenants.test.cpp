@@ -126,19 +126,6 @@ TEST(tenants, the_operator_creates_accounts_and_tenants_that_admins_see_and_othe
   EXPECT_EQ(again.stop(), 0);
 }
 
-/// `data` after the first operator was made in it.
-fs::path with_operator(const fs::path& data) {
-  create_operator(VISITD_BINARY, data, "ops", operator_password);
-  return data;
-}
-
-/// A running server with its first operator, and a connection to it.
-struct started_box {
-  temp_dir dir;
-  running_server server{VISITD_BINARY, with_operator(dir.path() / "data")};
-  tls_connection connection{(server.wait_ready(), server.client())};
-};
-
 /// An operator, an admin and an approver account, and tenant `id` of `ehr` kind; returns the
 /// operator, admin and approver signed in.
 struct tenant_people {
@@ -169,7 +156,7 @@ const std::string settings =
   R"("base_url":"https://EHR.example.org:443/fhir/r4/","environment":"test","client_id":"visitd","client_type":"public")";
 
 TEST(tenants, an_oracle_health_admin_registers_submits_and_approves_an_endpoint_alone) {
-  started_box box;
+  started_box box{VISITD_BINARY, "ops", operator_password};
   auto& c = box.connection;
   auto p = make_tenant(c, "acme", "oracle_health");
   const std::string endpoints = "/api/v1/tenants/acme/endpoints";
@@ -226,7 +213,7 @@ TEST(tenants, an_oracle_health_admin_registers_submits_and_approves_an_endpoint_
 }
 
 TEST(tenants, a_smart_tenant_approver_cannot_approve_without_validating) {
-  started_box box;
+  started_box box{VISITD_BINARY, "ops", operator_password};
   auto& c = box.connection;
   auto p = make_tenant(c, "acme", "generic_smart");
   const std::string endpoints = "/api/v1/tenants/acme/endpoints";
@@ -246,7 +233,7 @@ TEST(tenants, a_smart_tenant_approver_cannot_approve_without_validating) {
 }
 
 TEST(tenants, admins_open_visits_idempotently_and_issue_join_links) {
-  started_box box;
+  started_box box{VISITD_BINARY, "ops", operator_password};
   auto& c = box.connection;
   auto p = make_tenant(c, "acme", "oracle_health");
   const std::string endpoints = "/api/v1/tenants/acme/endpoints";

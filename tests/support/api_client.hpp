@@ -4,6 +4,7 @@
 // JSON requests, and a signed-in caller (its session cookie and CSRF token).
 
 #include "child_process.hpp"
+#include "running_server.hpp"
 #include "tls_client.hpp"
 
 #include <filesystem>
@@ -40,6 +41,27 @@ inline std::string cookie_pair(const std::string& set_cookie, const std::string&
   if (!std::regex_search(set_cookie, m, re)) return {};
   return name + "=" + m[1].str();
 }
+
+/// A running server whose first operator (`login`, `password`) was made with the CLI before it
+/// started, and a connection to it.
+struct started_box {
+  started_box(const std::string& binary, const std::string& login, const std::string& password)
+    : server{binary, with_operator(binary, dir.path() / "data", login, password)},
+      connection{(server.wait_ready(), server.client())} {}
+
+  temp_dir dir;
+  running_server server;
+  tls_connection connection;
+
+private:
+  static std::filesystem::path with_operator(const std::string& binary,
+                                             const std::filesystem::path& data,
+                                             const std::string& login,
+                                             const std::string& password) {
+    create_operator(binary, data, login, password);
+    return data;
+  }
+};
 
 /// A signed-in caller: send `headers()` with each request (cookie, and CSRF for changes).
 struct signed_in_caller {
