@@ -26,26 +26,15 @@ const std::string provider_password = "provider password 1";
 
 /// The accounts actor on CAF's test coordinator over a real RocksDB store, with a journal the
 /// test completes by hand (writing each group to the store, like the real one).
-class accounts_test : public ::testing::Test {
+class accounts_test : public testing::coordinator_test {
 protected:
-  accounts_test() {
-    auto opened = storage::open_rocksdb_store({dir_.path(), storage::durability::relaxed});
-    EXPECT_TRUE(opened) << opened.err().message;
-    store_ = std::move(*opened);
-    journal_.target = store_.get();
-    cfg_.set("scheduler.policy", caf::atom("testing"));
-    sys_.emplace(cfg_);
-    sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
+  accounts_test() : coordinator_test("visitd-accounts") {
     seed("op-1", "ops", operator_password, true);
     seed("dr-1", "doc", provider_password, false);
   }
 
   ~accounts_test() override {
     if (actor_) caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
-    sched_->run();
-    journal_.queue.clear();
-    sys_->await_actors_before_shutdown(false);
-    sys_.reset();
   }
 
   void seed(std::string_view account, std::string_view login, const std::string& password,
@@ -85,14 +74,6 @@ protected:
     return out;
   }
 
-  void settle() {
-    sched_->run();
-    while (!journal_.queue.empty()) {
-      journal_.complete();
-      sched_->run();
-    }
-  }
-
   std::shared_ptr<outcome<signed_in>> sign_in(const std::string& login, const std::string& password,
                                               const std::string& address = "10.0.0.1") {
     auto out = ask<signed_in>(sign_in_atom::value, login, password, address);
@@ -107,12 +88,6 @@ protected:
   }
 
   const auth::password_cost cheap_{1, 8192};
-  storage::testing::temp_dir dir_{"visitd-accounts"};
-  std::unique_ptr<storage::store> store_;
-  fake_journal journal_;
-  caf::actor_system_config cfg_;
-  std::optional<caf::actor_system> sys_;
-  caf::scheduler::test_coordinator* sched_ = nullptr;
   accounts_actor actor_;
   domain::timestamp now_ = at(100);
 };

@@ -10,6 +10,7 @@
 #include "tests/unit/storage/store_fixture.hpp"
 
 #include <caf/all.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -17,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 namespace visitd::actors::testing {
@@ -171,6 +173,45 @@ private:
     cfg.set("scheduler.max-threads", 2);
     return cfg;
   }
+};
+
+/// CAF's test coordinator over a real RocksDB store in a temp dir, with a `fake_journal` the
+/// test completes by hand (each group written to the store, as the real journal does). A
+/// subclass sends its actors an exit in its destructor; this one then runs them down.
+class coordinator_test : public ::testing::Test {
+protected:
+  explicit coordinator_test(std::string_view dir_name) : dir_(dir_name) {
+    auto opened = storage::open_rocksdb_store({dir_.path(), storage::durability::relaxed});
+    EXPECT_TRUE(opened) << opened.err().message;
+    store_ = std::move(*opened);
+    journal_.target = store_.get();
+    cfg_.set("scheduler.policy", caf::atom("testing"));
+    sys_.emplace(cfg_);
+    sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
+  }
+
+  ~coordinator_test() override {
+    sched_->run();
+    journal_.queue.clear();
+    sys_->await_actors_before_shutdown(false);
+    sys_.reset();
+  }
+
+  /// Runs until the journal has no append waiting, completing each one.
+  void settle() {
+    sched_->run();
+    while (!journal_.queue.empty()) {
+      journal_.complete();
+      sched_->run();
+    }
+  }
+
+  storage::testing::temp_dir dir_;
+  std::unique_ptr<storage::store> store_;
+  fake_journal journal_;
+  caf::actor_system_config cfg_;
+  std::optional<caf::actor_system> sys_;
+  caf::scheduler::test_coordinator* sched_ = nullptr;
 };
 
 }  // namespace visitd::actors::testing

@@ -90,25 +90,13 @@ board_subscriber::behavior_type recording_board_subscriber(board_subscriber::poi
 
 /// A directory on CAF's test coordinator over a real RocksDB store, with a journal the test
 /// completes by hand (it writes each group to the store when completed, like the real one).
-class directory_test : public ::testing::Test {
+class directory_test : public testing::coordinator_test {
 protected:
-  directory_test() {
-    auto opened = storage::open_rocksdb_store({dir_.path(), storage::durability::relaxed});
-    EXPECT_TRUE(opened) << opened.err().message;
-    store_ = std::move(*opened);
-    journal_.target = store_.get();
-    cfg_.set("scheduler.policy", caf::atom("testing"));
-    sys_.emplace(cfg_);
-    sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
-  }
+  directory_test() : coordinator_test("visitd-directory") {}
 
   ~directory_test() override {
     if (directory_) caf::anon_send_exit(directory_, caf::exit_reason::user_shutdown);
     for (const auto& s : others_) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
-    sched_->run();
-    journal_.queue.clear();
-    sys_->await_actors_before_shutdown(false);
-    sys_.reset();
   }
 
   /// Starts the directory over what the store holds (as `visitd serve` does after recovery).
@@ -177,15 +165,6 @@ protected:
     return out;
   }
 
-  /// Runs until the journal has no append waiting, completing each one.
-  void settle() {
-    sched_->run();
-    while (!journal_.queue.empty()) {
-      journal_.complete();
-      sched_->run();
-    }
-  }
-
   /// A command through the directory, completed and settled.
   std::shared_ptr<outcome<command_reply>> command(std::string_view visit, domain::command cmd) {
     auto out = ask<command_reply>(id<domain::visit_id>(visit), std::move(cmd));
@@ -225,12 +204,6 @@ protected:
     return log;
   }
 
-  storage::testing::temp_dir dir_;
-  std::unique_ptr<storage::store> store_;
-  fake_journal journal_;
-  caf::actor_system_config cfg_;
-  std::optional<caf::actor_system> sys_;
-  caf::scheduler::test_coordinator* sched_ = nullptr;
   directory directory_;
   std::vector<caf::actor> others_;
   visit_subscriber last_subscriber_;
