@@ -62,7 +62,7 @@ public:
 
 /// What a route does with its socket. Called on the connection's thread: `on_open` once, then
 /// `on_text` per message, then `on_close` once whatever ended it (either side, a timeout, an
-/// error). Must not block.
+/// error). Neither is called when the WebSocket handshake itself fails. Must not block.
 class socket_listener {
 public:
   virtual ~socket_listener() = default;

@@ -232,6 +232,7 @@ public:
 private:
   void on_accept(beast::error_code ec) {
     if (ec) return finish(ec, "websocket accept");
+    opened_ = true;
     listener_->on_open(shared_from_this());
     do_read();
   }
@@ -284,9 +285,10 @@ private:
     if (finished_) return;
     finished_ = true;
     if (ec && what != nullptr) fail(ec, what);
-    // Released after on_close: a listener holding its channel must not keep both alive.
+    // Released after on_close: a listener holding its channel must not keep both alive. A
+    // listener that was never opened (the handshake failed) is not told of a close.
     auto listener = std::move(listener_);
-    listener->on_close();
+    if (opened_) listener->on_close();
   }
 
   websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws_;
@@ -299,6 +301,7 @@ private:
   bool writing_ = false;
   bool closing_ = false;
   bool finished_ = false;
+  bool opened_ = false;
 };
 
 // -- HTTPS session ------------------------------------------------------------------
