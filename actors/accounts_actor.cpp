@@ -11,7 +11,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cctype>
 #include <deque>
 #include <map>
 #include <unordered_map>
@@ -91,12 +90,6 @@ struct accounts_state {
 
 using self_pointer = accounts_impl::stateful_pointer<accounts_state>;
 
-std::string lowercase(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 void write(self_pointer self, std::vector<storage::write_op> ops, write_continuation then) {
   auto& st = self->state;
   auto id = st.writes.add(std::move(then));
@@ -137,7 +130,7 @@ caf::error wrong_credentials() {
 caf::result<signed_in> sign_in(self_pointer self, const std::string& typed_login,
                                const std::string& password, const std::string& address) {
   auto& st = self->state;
-  const auto login = lowercase(typed_login);
+  const auto login = domain::normalize_login(typed_login);
   const auto now = st.clock();
   const auto cutoff = now - std::chrono::duration_cast<domain::duration>(st.options.failure_window);
   if (limited(st.failures_by_login, login, st.options.max_failures_per_account, cutoff) ||
@@ -295,7 +288,7 @@ caf::result<domain::account> create_account(self_pointer self, const new_account
   if (by == st.accounts.end() || !by->second.is_operator ||
       by->second.status != domain::account_status::active)
     return to_caf_error(domain::errc::forbidden, "only an operator creates accounts");
-  auto login = lowercase(request.login);
+  auto login = domain::normalize_login(request.login);
   if (auto ok = domain::validate_login(login); !ok) return to_caf_error(ok.err());
   if (st.by_login.contains(login))
     return to_caf_error(domain::errc::conflict, "login " + login + " is taken");

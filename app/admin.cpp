@@ -12,8 +12,6 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -53,9 +51,7 @@ domain::timestamp now() {
 
 int create_operator(const config& settings, const std::string& typed_login,
                     std::istream& password_in, std::ostream& out, std::ostream& err) {
-  std::string login = typed_login;
-  std::transform(login.begin(), login.end(), login.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  auto login = domain::normalize_login(typed_login);
   if (auto ok = domain::validate_login(login); !ok) {
     err << "visitd: " << ok.err().message << "\n";
     return 1;

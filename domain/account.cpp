@@ -10,6 +10,13 @@ const ehr_user_id* account::ehr_user_in(const tenant_id& tenant) const noexcept 
   return it == ehr_links.end() ? nullptr : &it->user;
 }
 
+std::string normalize_login(std::string_view typed) {
+  std::string login{typed};
+  for (auto& c : login)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return login;
+}
+
 result<void> validate_login(std::string_view login) {
   if (login.size() < min_login_bytes || login.size() > max_login_bytes)
     return make_error(errc::invalid_argument, "login: " + std::to_string(min_login_bytes) + ".." +

@@ -47,6 +47,10 @@ struct account {
   friend bool operator==(const account&, const account&) = default;
 };
 
+/// `typed` as a login: ASCII letters lowercased (logins are case-insensitive); nothing else
+/// changes, so `validate_login` still judges the rest.
+[[nodiscard]] std::string normalize_login(std::string_view typed);
+
 /// `invalid_argument` naming `login` unless it is 3..64 characters of `[a-z0-9._@+-]` (callers
 /// lowercase what a person typed first: logins are case-insensitive).
 [[nodiscard]] result<void> validate_login(std::string_view login);

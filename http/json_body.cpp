@@ -78,8 +78,8 @@ std::optional<body_error> json_fields::strings(std::string_view field,
   return std::nullopt;
 }
 
-std::variant<json_fields, body_error> read_json_object(
-  const request& req, std::initializer_list<std::string_view> allowed) {
+std::variant<json_fields, body_error> read_json_object(const request& req,
+                                                       std::span<const std::string_view> allowed) {
   if (!is_json_content_type(req.header("Content-Type")))
     return body_error{415, "unsupported_media_type", "the body must be application/json"};
   simdjson::dom::parser parser;

@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -62,7 +63,11 @@ private:
 /// field (`unknown_field`, named), a duplicate field, or a nested object or a non-string array
 /// element (`invalid_field`, named).
 [[nodiscard]] std::variant<json_fields, body_error> read_json_object(
-  const request& req, std::initializer_list<std::string_view> allowed);
+  const request& req, std::span<const std::string_view> allowed);
+[[nodiscard]] inline std::variant<json_fields, body_error> read_json_object(
+  const request& req, std::initializer_list<std::string_view> allowed) {
+  return read_json_object(req, std::span<const std::string_view>{allowed.begin(), allowed.size()});
+}
 
 /// The response for a `body_error`.
 [[nodiscard]] response error_response(const body_error& err);

@@ -2,6 +2,7 @@
 
 #include "domain/record_codec.hpp"
 #include "storage/keys.hpp"
+#include "storage/record_scan.hpp"
 
 #include <set>
 #include <string>
@@ -61,30 +62,16 @@ std::vector<write_op> end_session_ops(std::string_view token_digest) {
 
 domain::result<stored_accounts> load_accounts(const store& source) {
   stored_accounts out;
-  std::optional<domain::error> failure;
-  auto corrupt = [&](std::string_view what, std::string_view k, const domain::error& e) {
-    failure = make_error(errc::storage_failure, std::string{what} + " record " + std::string{k} +
-                                                  " is corrupt: " + e.message);
-    return false;
-  };
-  auto scanned = source.scan(column::accounts, std::string(1, account_kind),
-                             [&](std::string_view k, std::string_view value) {
-                               auto a = domain::decode_account(value);
-                               if (!a) return corrupt("account", k, a.err());
-                               out.accounts.push_back(std::move(*a));
-                               return true;
-                             });
-  if (!scanned) return std::move(scanned).err();
-  if (failure) return std::move(*failure);
-  scanned = source.scan(column::accounts, std::string(1, session_kind),
-                        [&](std::string_view k, std::string_view value) {
-                          auto s = domain::decode_session(value);
-                          if (!s) return corrupt("session", k, s.err());
-                          out.sessions.push_back(std::move(*s));
-                          return true;
-                        });
-  if (!scanned) return std::move(scanned).err();
-  if (failure) return std::move(*failure);
+  if (auto ok = scan_records(source, column::accounts, std::string(1, account_kind), "account",
+                             domain::decode_account,
+                             [&](domain::account a) { out.accounts.push_back(std::move(a)); });
+      !ok)
+    return std::move(ok).err();
+  if (auto ok = scan_records(source, column::accounts, std::string(1, session_kind), "session",
+                             domain::decode_session,
+                             [&](domain::session x) { out.sessions.push_back(std::move(x)); });
+      !ok)
+    return std::move(ok).err();
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include "domain/binary.hpp"
 #include "domain/record_codec.hpp"
 #include "storage/keys.hpp"
+#include "storage/record_scan.hpp"
 
 #include <optional>
 #include <set>
@@ -148,22 +149,13 @@ domain::result<stored_tenant> load_tenant(const store& source, const domain::ten
     return make_error(errc::storage_failure,
                       "tenant record " + tenant.str() + " is corrupt: " + decoded.err().message);
   stored_tenant out{std::move(*decoded), {}};
-  std::optional<domain::error> failure;
   // keys::endpoint(tenant, "") is the tenant's endpoint prefix: tenant id | 0x00.
-  auto scanned = source.scan(column::endpoints, keys::endpoint(tenant.str(), ""),
-                             [&](std::string_view key, std::string_view value) {
-                               auto endpoint = domain::decode_fhir_endpoint(value);
-                               if (!endpoint) {
-                                 failure = make_error(errc::storage_failure,
-                                                      "endpoint record " + std::string{key} +
-                                                        " is corrupt: " + endpoint.err().message);
-                                 return false;
-                               }
-                               out.endpoints.push_back(std::move(*endpoint));
-                               return true;
-                             });
-  if (!scanned) return std::move(scanned).err();
-  if (failure) return std::move(*failure);
+  if (auto ok =
+        scan_records(source, column::endpoints, keys::endpoint(tenant.str(), ""), "endpoint",
+                     domain::decode_fhir_endpoint,
+                     [&](domain::fhir_endpoint e) { out.endpoints.push_back(std::move(e)); });
+      !ok)
+    return std::move(ok).err();
   return out;
 }
 

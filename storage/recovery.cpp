@@ -2,6 +2,7 @@
 
 #include "domain/record_codec.hpp"
 #include "storage/catalog.hpp"
+#include "storage/record_scan.hpp"
 #include "storage/visit_log.hpp"
 
 #include <optional>
@@ -11,50 +12,28 @@ namespace visitd::storage {
 using domain::errc;
 using domain::make_error;
 
-namespace {
-
-// Scans one column, decoding each value with `decode`; the first failure stops the scan.
-template <class Decode, class Sink>
-domain::result<void> load_all(const store& source, column c, std::string_view what, Decode decode,
-                              Sink sink) {
-  std::optional<domain::error> failure;
-  auto scanned = source.scan(c, {}, [&](std::string_view key, std::string_view value) {
-    auto record = decode(value);
-    if (!record) {
-      failure =
-        make_error(errc::storage_failure, std::string{what} + " record " + std::string{key} +
-                                            " is corrupt: " + record.err().message);
-      return false;
-    }
-    sink(std::move(*record));
-    return true;
-  });
-  if (!scanned) return scanned;
-  if (failure) return std::move(*failure);
-  return {};
-}
-
-}  // namespace
+namespace {}  // namespace
 
 domain::result<recovered_state> recover(const store& source) {
   recovered_state state;
-  if (auto ok = load_all(source, column::tenants, "tenant", domain::decode_tenant,
-                         [&](domain::tenant t) { state.tenants.push_back(std::move(t)); });
+  if (auto ok = scan_records(source, column::tenants, {}, "tenant", domain::decode_tenant,
+                             [&](domain::tenant t) { state.tenants.push_back(std::move(t)); });
       !ok)
     return std::move(ok).err();
-  if (auto ok = load_all(source, column::endpoints, "endpoint", domain::decode_fhir_endpoint,
-                         [&](domain::fhir_endpoint e) { state.endpoints.push_back(std::move(e)); });
+  if (auto ok =
+        scan_records(source, column::endpoints, {}, "endpoint", domain::decode_fhir_endpoint,
+                     [&](domain::fhir_endpoint e) { state.endpoints.push_back(std::move(e)); });
       !ok)
     return std::move(ok).err();
 
   std::vector<domain::visit_info> open;
-  if (auto ok = load_all(source, column::visits, "visit header", decode_header,
-                         [&](visit_header h) {
-                           if (h.ended_at)
-                             ++state.ended_visits;
-                           else
-                             open.push_back(std::move(h.info));
-                         });
+  if (auto ok = scan_records(source, column::visits, {}, "visit header", decode_header,
+                             [&](visit_header h) {
+                               if (h.ended_at)
+                                 ++state.ended_visits;
+                               else
+                                 open.push_back(std::move(h.info));
+                             });
       !ok)
     return std::move(ok).err();
 

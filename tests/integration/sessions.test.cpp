@@ -21,12 +21,9 @@ void create_operator(const fs::path& data) {
 }
 
 TEST(sessions, sign_in_who_am_i_and_sign_out_with_csrf) {
-  temp_dir dir;
-  auto data = dir.path() / "data";
-  create_operator(data);
-  running_server visitd{VISITD_BINARY, data};
-  visitd.wait_ready();
-  tls_connection c{visitd.client()};
+  started_box box{VISITD_BINARY, "ops", password};
+  auto& visitd = box.server;
+  auto& c = box.connection;
 
   auto in = post_json(c, "/api/v1/session", R"({"login":"OPS","password":")" + password + R"("})");
   ASSERT_EQ(in.status, 201) << in.body;
@@ -63,12 +60,9 @@ TEST(sessions, sign_in_who_am_i_and_sign_out_with_csrf) {
 }
 
 TEST(sessions, bad_bodies_wrong_passwords_and_the_sign_in_limit) {
-  temp_dir dir;
-  auto data = dir.path() / "data";
-  create_operator(data);
-  running_server visitd{VISITD_BINARY, data};
-  visitd.wait_ready();
-  tls_connection c{visitd.client()};
+  started_box box{VISITD_BINARY, "ops", password};
+  auto& visitd = box.server;
+  auto& c = box.connection;
 
   auto form = c.request("POST", "/api/v1/session", "login=ops",
                         {{"Content-Type", "application/x-www-form-urlencoded"}});

@@ -26,6 +26,11 @@ TEST(account, logins_are_lowercase_handles_of_3_to_64_characters) {
   EXPECT_TRUE(validate_login(std::string(64, 'a')));
 }
 
+TEST(account, normalizing_lowercases_ascii_letters_only) {
+  EXPECT_EQ(normalize_login("Ops@Hospital.Example"), "ops@hospital.example");
+  EXPECT_EQ(normalize_login("Ünï"), "Ünï") << "non-ASCII is left for validate_login to refuse";
+}
+
 TEST(account, a_new_account_is_active_and_unlinked) {
   auto a = must(make_account(aid("op-1"), "ops", "hash", true, t0));
   EXPECT_EQ(a.status, account_status::active);
