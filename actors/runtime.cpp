@@ -182,6 +182,70 @@ visit_subscriber::behavior_type stream_forwarder(
   };
 }
 
+/// The directory's handles of a tenant, then its board's list.
+void board_list_bridge(caf::event_based_actor* self, const directory& dir,
+                       std::chrono::milliseconds timeout,
+                       const std::shared_ptr<runtime::reply<std::vector<visit_summary>>>& done,
+                       const domain::tenant_id& id, const department_filter& department) {
+  self->request(dir, timeout, dir_tenant_atom::value, id)
+    .then(
+      [self, timeout, done, department](tenant_handles& h) {
+        self->request(h.board, timeout, board_list_atom::value, department)
+          .then([done](std::vector<visit_summary>& r) { (*done)(std::move(r)); },
+                [done](caf::error& err) { (*done)(to_domain_error(err)); });
+      },
+      [done](caf::error& err) { (*done)(to_domain_error(err)); });
+}
+
+/// Forwards a tenant board's stream to a sink, acknowledging each message once the sink has it
+/// (the sink queues on its own bounded queue). Finds the board through the directory on start;
+/// a board that stops (its tenant restarted) ends the stream with a reason.
+board_subscriber::behavior_type board_forwarder(
+  board_subscriber::pointer self, const directory& dir, const domain::tenant_id& id,
+  const department_filter& department, const std::shared_ptr<board_stream_sink>& sink,
+  std::chrono::milliseconds timeout,
+  const std::shared_ptr<runtime::reply<std::shared_ptr<visit_stream>>>& done,
+  const std::shared_ptr<visit_stream>& handle) {
+  auto board = std::make_shared<tenant_board>();
+  auto on_failed = [self, done](caf::error& err) {
+    (*done)(to_domain_error(err));
+    self->quit();
+  };
+  self->request(dir, timeout, dir_tenant_atom::value, id)
+    .then(
+      [self, timeout, done, handle, department, board, on_failed, sink](tenant_handles& h) {
+        *board = h.board;
+        self->monitor(h.board);
+        self->set_down_handler([self, sink](caf::down_msg&) {
+          sink->on_dropped("tenant restarted");
+          self->quit();
+        });
+        self
+          ->request(h.board, timeout, board_subscribe_atom::value,
+                    caf::actor_cast<board_subscriber>(self), department)
+          .then([done, handle](std::uint64_t) { (*done)(handle); }, on_failed);
+      },
+      on_failed);
+  auto ack = [self, board](std::uint64_t seq) {
+    if (*board)
+      self->send(*board, board_ack_atom::value, caf::actor_cast<board_subscriber>(self), seq);
+  };
+  return {
+    [sink, ack](board_snapshot_atom, const board_snapshot& s) {
+      sink->on_snapshot(s.seq, s.visits);
+      ack(s.seq);
+    },
+    [sink, ack](board_update_atom, const board_update& u) {
+      sink->on_update(u.seq, u.visit);
+      ack(u.seq);
+    },
+    [self, sink](board_dropped_atom, const board_dropped& d) {
+      sink->on_dropped(d.reason);
+      self->quit();
+    },
+  };
+}
+
 /// Stops its forwarder when cancelled or destroyed (the visit removes exited subscribers).
 /// `bind` may come after a cancel (the forwarder can answer before spawn returns): then it stops
 /// the forwarder at once.
@@ -360,6 +424,26 @@ public:
       system_.spawn(stream_forwarder, directory_, std::move(id), after, std::move(sink), timeout_,
                     std::make_shared<reply<std::shared_ptr<visit_stream>>>(std::move(done)),
                     std::static_pointer_cast<visit_stream>(handle));
+    handle->bind(caf::actor_cast<caf::actor>(forwarder));
+  }
+
+  void list_board(domain::tenant_id tenant, std::optional<domain::department_id> department,
+                  reply<std::vector<visit_summary>> done) override {
+    spawn_bridge(board_list_bridge, std::move(done), std::move(tenant), std::move(department));
+  }
+
+  void subscribe_board(domain::tenant_id tenant, std::optional<domain::department_id> department,
+                       std::shared_ptr<board_stream_sink> sink,
+                       reply<std::shared_ptr<visit_stream>> done) override {
+    if (stopped_) {
+      done(domain::make_error(domain::errc::unavailable, "actor system is shut down"));
+      return;
+    }
+    auto handle = std::make_shared<forwarder_stream>();
+    auto forwarder = system_.spawn(
+      board_forwarder, directory_, std::move(tenant), std::move(department), std::move(sink),
+      timeout_, std::make_shared<reply<std::shared_ptr<visit_stream>>>(std::move(done)),
+      std::static_pointer_cast<visit_stream>(handle));
     handle->bind(caf::actor_cast<caf::actor>(forwarder));
   }
 

@@ -5,6 +5,7 @@
 // asynchronous: callers pass a completion callback, which is invoked on a CAF worker thread.
 
 #include "actors/account_messages.hpp"
+#include "actors/board_stream.hpp"
 #include "actors/endpoint_commands.hpp"
 #include "actors/visit_stream.hpp"
 #include "domain/account.hpp"
@@ -94,6 +95,17 @@ public:
   /// that seq instead of a snapshot. `done` gets the stream (cancel it to stop) or the error.
   virtual void subscribe_visit(domain::visit_id id, std::optional<std::uint64_t> after,
                                std::shared_ptr<visit_stream_sink> sink,
+                               reply<std::shared_ptr<visit_stream>> done) = 0;
+  /// A tenant's board: its open visits and those ended within the board's retention (a day),
+  /// filtered by department if given, ordered by scheduled start.
+  virtual void list_board(domain::tenant_id tenant, std::optional<domain::department_id> department,
+                          reply<std::vector<visit_summary>> done) = 0;
+  /// Subscribes `sink` to a tenant's board: a snapshot, then every change (filtered by
+  /// department if given). `done` gets the stream (cancel it to stop) or the error (`not_found`
+  /// for an unknown tenant).
+  virtual void subscribe_board(domain::tenant_id tenant,
+                               std::optional<domain::department_id> department,
+                               std::shared_ptr<board_stream_sink> sink,
                                reply<std::shared_ptr<visit_stream>> done) = 0;
   /// Runs a visit command (a join, a leave, ...) through the directory; `done` gets the visit's
   /// last seq once the events are durable.

@@ -21,6 +21,7 @@
 // unacknowledged messages when another is due is sent `board_dropped` and forgotten; it may
 // subscribe again for a fresh snapshot. Subscribers are monitored and removed when they exit.
 
+#include "actors/board_stream.hpp"
 #include "actors/messages.hpp"
 #include "domain/ids.hpp"
 #include "domain/time.hpp"
@@ -37,18 +38,6 @@
 #include <vector>
 
 namespace visitd::actors {
-
-/// What a tenant-wide view shows of one visit (no participant identities).
-struct visit_summary {
-  domain::visit_id visit;
-  std::optional<domain::department_id> department;
-  domain::timestamp scheduled_start{};
-  domain::visit_status status = domain::visit_status::scheduled;
-  std::uint32_t lobby = 0;    ///< Waiting in the lobby.
-  std::uint32_t present = 0;  ///< Admitted and connected.
-  std::uint64_t last_seq = 0;
-  friend bool operator==(const visit_summary&, const visit_summary&) = default;
-};
 
 /// The summary of a visit's state.
 [[nodiscard]] visit_summary summarize(const domain::visit_state& state);

@@ -3,13 +3,12 @@
 #include "domain/tenant.hpp"
 #include "domain/time_format.hpp"
 #include "http/errors.hpp"
+#include "http/query_params.hpp"
 #include "http/session_auth.hpp"
 
 #include <boost/json.hpp>
-#include <boost/url/parse_query.hpp>
 
 #include <charconv>
-#include <map>
 
 namespace visitd::http {
 
@@ -30,33 +29,24 @@ std::variant<audit_query, domain::error> parse_query(std::string_view query) {
   auto bad = [](std::string message) {
     return domain::make_error(domain::errc::invalid_argument, std::move(message));
   };
-  auto params = boost::urls::parse_query(query);
-  if (!params) return bad("the query string is malformed");
-  std::map<std::string, std::string, std::less<>> values;
-  for (auto p : *params) {
-    auto key = p.key.decode();
-    if (key != "tenant" && key != "from" && key != "to" && key != "limit")
-      return bad(key + ": is not a parameter of this request");
-    if (!values.emplace(key, p.has_value ? p.value.decode() : std::string{}).second)
-      return bad(key + ": appears twice");
-  }
+  auto params = query_params::parse(query, {"tenant", "from", "to", "limit"});
+  if (!params) return std::move(params).err();
   audit_query q;
-  auto tenant = values.find("tenant");
-  if (tenant == values.end()) return bad("tenant: is required");
-  auto id = domain::tenant_id::parse(tenant->second);
+  auto tenant = params->get("tenant");
+  if (!tenant) return bad("tenant: is required");
+  auto id = domain::tenant_id::parse(*tenant);
   if (!id) return bad("tenant: " + id.err().message);
   q.tenant = std::move(*id);
   for (auto [name, target] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
-    if (auto it = values.find(name); it != values.end()) {
-      auto t = domain::parse_rfc3339(it->second, name);
+    if (auto text = params->get(name)) {
+      auto t = domain::parse_rfc3339(*text, name);
       if (!t) return t.err();
       *target = *t;
     }
   }
-  if (auto it = values.find("limit"); it != values.end()) {
-    const auto& text = it->second;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), q.limit);
-    if (ec != std::errc{} || end != text.data() + text.size() || q.limit == 0 ||
+  if (auto text = params->get("limit")) {
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), q.limit);
+    if (ec != std::errc{} || end != text->data() + text->size() || q.limit == 0 ||
         q.limit > max_limit)
       return bad("limit: must be 1.." + std::to_string(max_limit));
   }

@@ -82,9 +82,14 @@ std::variant<json_fields, body_error> read_json_object(const request& req,
                                                        std::span<const std::string_view> allowed) {
   if (!is_json_content_type(req.header("Content-Type")))
     return body_error{415, "unsupported_media_type", "the body must be application/json"};
+  return parse_json_object(req.body, allowed);
+}
+
+std::variant<json_fields, body_error> parse_json_object(std::string_view text,
+                                                        std::span<const std::string_view> allowed) {
   simdjson::dom::parser parser;
   simdjson::dom::element root;
-  if (auto error = parser.parse(req.body).get(root))
+  if (auto error = parser.parse(text.data(), text.size()).get(root))
     return body_error{
       400, "invalid_json",
       std::string{"the body is not valid JSON: "}.append(simdjson::error_message(error))};

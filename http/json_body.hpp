@@ -69,6 +69,15 @@ private:
   return read_json_object(req, std::span<const std::string_view>{allowed.begin(), allowed.size()});
 }
 
+/// The same checks for a JSON text that is not a request body (a WebSocket message).
+[[nodiscard]] std::variant<json_fields, body_error> parse_json_object(
+  std::string_view text, std::span<const std::string_view> allowed);
+[[nodiscard]] inline std::variant<json_fields, body_error> parse_json_object(
+  std::string_view text, std::initializer_list<std::string_view> allowed) {
+  return parse_json_object(text,
+                           std::span<const std::string_view>{allowed.begin(), allowed.size()});
+}
+
 /// The response for a `body_error`.
 [[nodiscard]] response error_response(const body_error& err);
 

@@ -4,6 +4,8 @@
 #include "auth/tokens.hpp"
 #include "domain/time_format.hpp"
 #include "http/errors.hpp"
+#include "http/json_body.hpp"
+#include "http/query_params.hpp"
 #include "http/session_auth.hpp"
 #include "http/visit_json.hpp"
 
@@ -113,6 +115,58 @@ private:
   std::shared_ptr<stream_holder> holder_ = std::make_shared<stream_holder>();
 };
 
+// -- staff: the tenant's board -------------------------------------------------------------------
+
+class board_sink final : public actors::board_stream_sink {
+public:
+  explicit board_sink(std::shared_ptr<stream_holder> holder) : holder_(std::move(holder)) {}
+  void on_snapshot(std::uint64_t seq, const std::vector<actors::visit_summary>& visits) override {
+    boost::json::array items;
+    for (const auto& v : visits) items.emplace_back(summary_json(v));
+    send({{"type", "snapshot"}, {"seq", seq}, {"visits", std::move(items)}});
+  }
+  void on_update(std::uint64_t seq, const actors::visit_summary& v) override {
+    send({{"type", "update"}, {"seq", seq}, {"visit", summary_json(v)}});
+  }
+  void on_dropped(const std::string& reason) override {
+    send({{"type", "dropped"}, {"reason", reason}});
+    if (auto c = holder_->channel()) c->close(close_resubscribe, "subscribe again");
+  }
+
+private:
+  void send(const boost::json::object& o) {
+    if (auto c = holder_->channel()) c->send(boost::json::serialize(o));
+  }
+  std::shared_ptr<stream_holder> holder_;
+};
+
+class board_listener final : public socket_listener {
+public:
+  board_listener(actors::runtime& runtime, domain::tenant_id tenant,
+                 std::optional<domain::department_id> department)
+    : runtime_(runtime), tenant_(std::move(tenant)), department_(std::move(department)) {}
+  void on_open(std::shared_ptr<socket_channel> channel) override {
+    holder_->set_channel(std::move(channel));
+    runtime_.subscribe_board(
+      tenant_, department_, std::make_shared<board_sink>(holder_),
+      [holder = holder_](domain::result<std::shared_ptr<actors::visit_stream>> s) {
+        if (!s) {
+          if (auto c = holder->channel()) c->close(1011, s.err().message.substr(0, 100));
+          return;
+        }
+        holder->set_stream(std::move(*s));
+      });
+  }
+  void on_text(std::string_view) override {}
+  void on_close() override { holder_->close(); }
+
+private:
+  actors::runtime& runtime_;
+  domain::tenant_id tenant_;
+  std::optional<domain::department_id> department_;
+  std::shared_ptr<stream_holder> holder_ = std::make_shared<stream_holder>();
+};
+
 // -- patient/guest: the join socket -------------------------------------------------------------
 
 /// The participant's own view, kept by applying the visit's events to its state (the same fold
@@ -202,7 +256,36 @@ public:
                                });
                            });
   }
-  void on_text(std::string_view) override {}
+  /// The lobby's device check reports its outcome here: {"type":"device_test","camera":bool,
+  /// "microphone":bool,"speaker":bool}. Answered {"type":"device_test_recorded","seq"} once the
+  /// event is durable, or {"type":"error","code","message"} (the socket stays open).
+  void on_text(std::string_view text) override {
+    auto parsed = parse_json_object(text, {"type", "camera", "microphone", "speaker"});
+    auto fail = [holder = holder_](std::string_view code, const std::string& message) {
+      if (auto c = holder->channel())
+        c->send(boost::json::serialize(
+          boost::json::object{{"type", "error"}, {"code", code}, {"message", message}}));
+    };
+    if (auto* err = std::get_if<body_error>(&parsed)) return fail(err->code, err->message);
+    const auto& f = std::get<json_fields>(parsed);
+    std::string type;
+    if (auto err = f.string("type", type, 32)) return fail(err->code, err->message);
+    if (type != "device_test") return fail("invalid_field", "type: must be device_test");
+    domain::cmd::report_device_test report{me_, device_};
+    for (auto [name, out] :
+         {std::pair{"camera", &report.camera_ok}, std::pair{"microphone", &report.microphone_ok},
+          std::pair{"speaker", &report.speaker_ok}}) {
+      if (!f.has(name)) return fail("invalid_field", std::string{name} + ": is required");
+      if (auto err = f.optional_bool(name, *out)) return fail(err->code, err->message);
+    }
+    runtime_.visit_command(
+      grant_.visit, report, [fail, holder = holder_](const domain::result<std::uint64_t>& seq) {
+        if (!seq) return fail("conflict", seq.err().message);
+        if (auto c = holder->channel())
+          c->send(boost::json::serialize(
+            boost::json::object{{"type", "device_test_recorded"}, {"seq", *seq}}));
+      });
+  }
   void on_close() override {
     holder_->close();
     runtime_.visit_command(grant_.visit, domain::cmd::leave{me_, device_},
@@ -257,6 +340,28 @@ void add_stream_routes(router& routes, actors::runtime& runtime,
             if (!v || v->info.tenant != tenant) return reject(missing());
             accept(std::make_shared<staff_listener>(runtime, id, after));
           });
+        });
+    });
+
+  routes.add_socket(
+    "/api/v1/tenants/{tenant_id}/stream", [&runtime](request& req, const socket_decision& decide) {
+      if (!same_origin(req))
+        return decide.reject(error_response(403, "forbidden", "cross-origin WebSocket"));
+      auto params = query_params::parse(req.query, {"department"});
+      if (!params) return decide.reject(error_response(params.err()));
+      std::optional<domain::department_id> department;
+      if (auto text = params->get("department")) {
+        auto id = domain::department_id::parse(*text);
+        if (!id)
+          return decide.reject(
+            error_response(400, "invalid_field", "department: " + id.err().message));
+        department = std::move(*id);
+      }
+      auto accept = decide.accept;
+      with_tenant_member(
+        runtime, req, decide.reject, false,
+        [&runtime, accept, department](const actors::session_info&, const domain::tenant& t) {
+          accept(std::make_shared<board_listener>(runtime, t.id, department));
         });
     });
 

@@ -5,11 +5,19 @@
 //       {"type":"snapshot","visit":{...}} (unless resuming), then {"type":"event",...} per
 //       event in order; {"type":"dropped","reason","last_seq"} then close 4009 when the visit
 //       stops serving the stream (resume with ?after=last_seq).
+//   /api/v1/tenants/{tenant_id}/stream[?department=ID]                 (staff, session cookie)
+//       The tenant's board: {"type":"snapshot","seq","visits":[summary...]}, then
+//       {"type":"update","seq","visit":summary} per change of a visit's state or lobby/present
+//       counts (seqs increase; a department filter sees a subset); {"type":"dropped","reason"}
+//       then close 4009 when it falls behind: subscribe again for a fresh snapshot.
 //   /join/{token}/socket                                              (patient or guest)
 //       The link's participant joins the visit while the socket is open (a new device each
 //       time) and leaves when it closes or stops answering pings. It is sent
 //       {"type":"status","status":"waiting|admitted|denied|ended","position":N} whenever its
 //       place changes, and {"type":"lobby_message","text"} for messages to it or the lobby.
+//       It may send the lobby's device check result, {"type":"device_test","camera":bool,
+//       "microphone":bool,"speaker":bool}: answered {"type":"device_test_recorded","seq"}
+//       once durable, or {"type":"error","code","message"}.
 // A browser's upgrade must come from this origin (Origin equal to https://<Host>): a page of
 // another site cannot ride the session cookie.
 

@@ -26,6 +26,19 @@ std::string_view admission_name(domain::admission a) {
   }
 }
 
+boost::json::object summary_json(const actors::visit_summary& v) {
+  boost::json::object out{
+    {"id", v.visit.str()},
+    {"status", status_name(v.status)},
+    {"scheduled_start", domain::format_rfc3339(v.scheduled_start)},
+    {"lobby", v.lobby},
+    {"present", v.present},
+    {"last_seq", v.last_seq},
+  };
+  if (v.department) out["department"] = v.department->str();
+  return out;
+}
+
 boost::json::object visit_json(const domain::visit_state& v) {
   boost::json::object out{
     {"id", v.info.id.str()},

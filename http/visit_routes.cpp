@@ -5,6 +5,7 @@
 #include "domain/time_format.hpp"
 #include "http/errors.hpp"
 #include "http/json_body.hpp"
+#include "http/query_params.hpp"
 #include "http/session_auth.hpp"
 #include "http/visit_json.hpp"
 
@@ -59,6 +60,49 @@ void with_visit(actors::runtime& runtime, const domain::result<domain::visit_id>
     if (v->info.tenant != tenant_id) return respond(missing());
     next(*v);
   });
+}
+
+/// The filters of a visit listing: `day` (YYYY-MM-DD, UTC, of the scheduled start), `state`
+/// and `department`, each optional.
+struct visit_filter {
+  std::optional<domain::timestamp> day_start;
+  std::optional<domain::visit_status> status;
+  std::optional<domain::department_id> department;
+
+  [[nodiscard]] bool matches(const actors::visit_summary& v) const {
+    if (status && v.status != *status) return false;
+    if (day_start &&
+        (v.scheduled_start < *day_start || v.scheduled_start >= *day_start + std::chrono::days{1}))
+      return false;
+    return true;  // the department is filtered by the board itself
+  }
+};
+
+domain::result<visit_filter> parse_visit_filter(std::string_view query) {
+  auto bad = [](std::string message) {
+    return domain::make_error(domain::errc::invalid_argument, std::move(message));
+  };
+  auto params = query_params::parse(query, {"day", "state", "department"});
+  if (!params) return std::move(params).err();
+  visit_filter f;
+  if (auto day = params->get("day")) {
+    if (day->size() != 10) return bad("day: must be YYYY-MM-DD");
+    auto start = domain::parse_rfc3339(*day + "T00:00:00Z", "day");
+    if (!start) return bad("day: must be YYYY-MM-DD");
+    f.day_start = *start;
+  }
+  if (auto state = params->get("state")) {
+    for (auto s : {domain::visit_status::scheduled, domain::visit_status::open,
+                   domain::visit_status::in_progress, domain::visit_status::ended})
+      if (status_name(s) == *state) f.status = s;
+    if (!f.status) return bad("state: must be scheduled, open, in_progress or ended");
+  }
+  if (auto department = params->get("department")) {
+    auto id = domain::department_id::parse(*department);
+    if (!id) return bad("department: " + id.err().message);
+    f.department = std::move(*id);
+  }
+  return f;
 }
 
 }  // namespace
@@ -119,6 +163,25 @@ void add_visit_routes(router& routes, actors::runtime& runtime,
               });
             });
         });
+      });
+  });
+
+  routes.add("GET", base, [&runtime](request& req, const responder& respond) {
+    auto filter = parse_visit_filter(req.query);
+    with_tenant_member(
+      runtime, req, respond, false,
+      [&runtime, filter, respond](const actors::session_info&, const domain::tenant& t) {
+        if (!filter) return respond(error_response(filter.err()));
+        runtime.list_board(
+          t.id, filter->department,
+          [respond, f = *filter](domain::result<std::vector<actors::visit_summary>> visits) {
+            if (!visits) return respond(error_response(visits.err()));
+            boost::json::array items;
+            for (const auto& v : *visits)
+              if (f.matches(v)) items.emplace_back(summary_json(v));
+            respond(json_response(
+              200, boost::json::serialize(boost::json::object{{"visits", std::move(items)}})));
+          });
       });
   });
 

@@ -34,6 +34,11 @@ public:
   void subscribe_visit(domain::visit_id, std::optional<std::uint64_t>,
                        std::shared_ptr<actors::visit_stream_sink>,
                        reply<std::shared_ptr<actors::visit_stream>>) override {}
+  void list_board(domain::tenant_id, std::optional<domain::department_id>,
+                  reply<std::vector<actors::visit_summary>>) override {}
+  void subscribe_board(domain::tenant_id, std::optional<domain::department_id>,
+                       std::shared_ptr<actors::board_stream_sink>,
+                       reply<std::shared_ptr<actors::visit_stream>>) override {}
   void visit_command(domain::visit_id, domain::command, reply<std::uint64_t>) override {}
   void read_audit(domain::tenant_id, domain::timestamp, domain::timestamp, std::uint64_t,
                   reply<std::vector<domain::audit_entry>>) override {}
