@@ -697,6 +697,18 @@ directory_impl::behavior_type directory_behavior(self_pointer self, const direct
       promise.delegate(self->state.loader, read_audit_atom::value, tenant, from, to, limit);
       return promise;
     },
+    [self](dir_read_visit_atom, const domain::visit_id& id) -> caf::result<domain::visit_state> {
+      auto& st = self->state;
+      if (st.visits.contains(id))
+        return route<domain::visit_state>(self, id, get_state_atom::value);
+      // Not served: ended (or unknown). The loader folds it from the store without an actor; a
+      // barrier, so a visit that just ended is read with its final events.
+      auto promise = self->make_response_promise<domain::visit_state>();
+      self->request(st.loader, st.args.options.request_timeout, load_visit_atom::value, id, true)
+        .then([promise](loaded_visit& v) mutable { promise.deliver(std::move(v.state)); },
+              [promise](caf::error& err) mutable { promise.deliver(err); });
+      return promise;
+    },
     [self](dir_stats_atom) {
       auto& st = self->state;
       auto s = st.stats;

@@ -39,6 +39,11 @@
 //                                             sign-in begun through one is completed by it).
 //                                             `not_found` for an unknown tenant. The flow checks
 //                                             the endpoint and revision itself.
+//   (dir_read_visit_atom, visit id)        -> the visit's state: from its actor when the
+//                                             directory serves it (re-activating a passivated
+//                                             one), else folded from the store by the loader
+//                                             (an ended visit); `not_found` for an unknown id,
+//                                             `conflict` once retention removed its events.
 //   (dir_read_audit_atom, tenant, from, to, limit)
 //                                          -> audit entries, read by the loader (its thread).
 //   (dir_stats_atom)                       -> directory_stats.
@@ -141,6 +146,7 @@ using dir_open_visit_atom = caf::atom_constant<caf::atom("dvopen")>;
 using dir_stats_atom = caf::atom_constant<caf::atom("dstats")>;
 using dir_approval_flow_atom = caf::atom_constant<caf::atom("dflow")>;
 using dir_read_audit_atom = caf::atom_constant<caf::atom("daudit")>;
+using dir_read_visit_atom = caf::atom_constant<caf::atom("dvread")>;
 
 using directory = caf::typed_actor<
   caf::replies_to<dir_create_tenant_atom, domain::tenant, domain::account_id,
@@ -159,6 +165,7 @@ using directory = caf::typed_actor<
                   domain::revision_number>::with<approval_flow>,
   caf::replies_to<dir_read_audit_atom, domain::tenant_id, domain::timestamp, domain::timestamp,
                   std::uint64_t>::with<audit_entries>,
+  caf::replies_to<dir_read_visit_atom, domain::visit_id>::with<domain::visit_state>,
   caf::replies_to<dir_stats_atom>::with<directory_stats>>;
 
 /// Spawns the directory and everything `args.recovered` holds. Stopping the directory (an exit

@@ -406,6 +406,11 @@ public:
     ask<domain::visit_state>(directory_, std::move(done), std::move(id), get_state_atom::value);
   }
 
+  void read_visit(domain::visit_id id, reply<domain::visit_state> done) override {
+    ask<domain::visit_state>(directory_, std::move(done), dir_read_visit_atom::value,
+                             std::move(id));
+  }
+
   void read_audit(domain::tenant_id tenant, domain::timestamp from, domain::timestamp to,
                   std::uint64_t limit, reply<std::vector<domain::audit_entry>> done) override {
     ask<audit_entries>(directory_, std::move(done), dir_read_audit_atom::value, std::move(tenant),

@@ -91,6 +91,8 @@ public:
   /// ended and passivated).
   virtual void open_visit(domain::visit_info info, reply<domain::visit_state> done) = 0;
   virtual void get_visit(domain::visit_id id, reply<domain::visit_state> done) = 0;
+  /// As get_visit, but an ended visit the directory no longer serves is read from the store.
+  virtual void read_visit(domain::visit_id id, reply<domain::visit_state> done) = 0;
   /// Subscribes `sink` to a visit: a snapshot, then every event; with `after`, the events after
   /// that seq instead of a snapshot. `done` gets the stream (cancel it to stop) or the error.
   virtual void subscribe_visit(domain::visit_id id, std::optional<std::uint64_t> after,

@@ -44,15 +44,16 @@ std::optional<body_error> optional_id(const json_fields& f, std::string_view fie
   return std::nullopt;
 }
 
-/// Runs `next` with the visit `id` when it belongs to `tenant`; 404 otherwise. (`id` is parsed
-/// before any asynchronous step: a request does not outlive its handler's synchronous part.)
+/// Runs `next` with the visit `id` (open, or ended and read from the store) when it belongs to
+/// `tenant`; 404 otherwise. (`id` is parsed before any asynchronous step: a request does not
+/// outlive its handler's synchronous part.)
 void with_visit(actors::runtime& runtime, const domain::result<domain::visit_id>& id,
                 const responder& respond, const domain::tenant& tenant,
                 std::function<void(const domain::visit_state&)> next) {
   auto missing = [] { return error_response(404, "not_found", "no such visit"); };
   if (!id) return respond(missing());
-  runtime.get_visit(*id, [respond, tenant_id = tenant.id, missing,
-                          next = std::move(next)](domain::result<domain::visit_state> v) {
+  runtime.read_visit(*id, [respond, tenant_id = tenant.id, missing,
+                           next = std::move(next)](domain::result<domain::visit_state> v) {
     if (!v) {
       if (v.err().code == domain::errc::not_found) return respond(missing());
       return respond(error_response(v.err()));

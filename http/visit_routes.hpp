@@ -7,7 +7,7 @@
 //   GET  /api/v1/tenants/{tenant_id}/visits?day=YYYY-MM-DD&state=&department=   (members)
 //        -> {"visits": [summary...]}: the tenant's board, i.e. its open visits and those ended
 //        within the last day (older ones are in the reports), by scheduled start.
-//   GET  /api/v1/tenants/{tenant_id}/visits/{visit_id}
+//   GET  /api/v1/tenants/{tenant_id}/visits/{visit_id}   (open, or ended: read from the store)
 //   POST /api/v1/tenants/{tenant_id}/visits/{visit_id}/join-links   {role, valid_minutes?}
 //        -> 201 an opaque, signed, expiring link for one patient or guest of that visit.
 

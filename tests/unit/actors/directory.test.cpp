@@ -528,6 +528,32 @@ TEST_F(directory_test, wakes_a_passivated_visit_to_expire_it) {
   EXPECT_TRUE(header->ended_at.has_value()) << "the visit was not expired";
 }
 
+TEST_F(directory_test, an_ended_visit_is_read_back_from_the_store_once_it_is_forgotten) {
+  seed_tenant();
+  start();
+  open("v-1");
+  ASSERT_TRUE(command("v-1", join_provider("doc"))->reply);
+  ASSERT_TRUE(command("v-1", domain::cmd::end{id<domain::participant_id>("doc")})->reply);
+  idle_for(70s);
+  ASSERT_EQ(stats().visits, 0u) << "the ended visit was not forgotten";
+  auto served = ask<domain::visit_state>(id<domain::visit_id>("v-1"), get_state_atom::value);
+  ASSERT_TRUE(served->error);
+  EXPECT_EQ(served->error->code, domain::errc::not_found);
+
+  auto read = ask<domain::visit_state>(dir_read_visit_atom::value, id<domain::visit_id>("v-1"));
+  settle();
+  ASSERT_TRUE(read->reply) << (read->error ? read->error->message : "no reply");
+  EXPECT_EQ(read->reply->status, domain::visit_status::ended);
+  EXPECT_EQ(read->reply->info.id, id<domain::visit_id>("v-1"));
+  EXPECT_TRUE(read->reply->participants.contains(id<domain::participant_id>("doc")));
+  EXPECT_EQ(stats().visits, 0u) << "reading an ended visit must not bring it back to life";
+
+  auto unknown = ask<domain::visit_state>(dir_read_visit_atom::value, id<domain::visit_id>("v-9"));
+  settle();
+  ASSERT_TRUE(unknown->error);
+  EXPECT_EQ(unknown->error->code, domain::errc::not_found);
+}
+
 TEST_F(directory_test, the_expiry_scheduler_expires_a_live_visit_when_its_deadline_passes) {
   seed_tenant();
   directory_options options;

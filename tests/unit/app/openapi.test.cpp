@@ -31,6 +31,7 @@ public:
   void list_endpoints(domain::tenant_id, reply<std::vector<domain::fhir_endpoint>>) override {}
   void open_visit(domain::visit_info, reply<domain::visit_state>) override {}
   void get_visit(domain::visit_id, reply<domain::visit_state>) override {}
+  void read_visit(domain::visit_id, reply<domain::visit_state>) override {}
   void subscribe_visit(domain::visit_id, std::optional<std::uint64_t>,
                        std::shared_ptr<actors::visit_stream_sink>,
                        reply<std::shared_ptr<actors::visit_stream>>) override {}
