@@ -4,6 +4,7 @@
 #include "auth/passwords.hpp"
 #include "auth/tokens.hpp"
 #include "domain/audit.hpp"
+#include "domain/record_json.hpp"
 #include "domain/tenant.hpp"
 #include "storage/audit_log.hpp"
 
@@ -252,13 +253,9 @@ void store_new_account(self_pointer self, caf::typed_response_promise<domain::ac
     return;
   }
   auto ops = storage::account_ops(nullptr, *made);
-  auto audit = domain::make_audit_entry(domain::box_tenant(), request.by, "account.create",
-                                        made->id.str(), made->created_at, "",
-                                        std::string{R"({"login":")"}
-                                          .append(login)
-                                          .append(R"(","operator":)")
-                                          .append(request.is_operator ? "true" : "false")
-                                          .append("}"));
+  auto audit =
+    domain::make_audit_entry(domain::box_tenant(), request.by, "account.create", made->id.str(),
+                             made->created_at, "", domain::json_text(domain::account_json(*made)));
   if (!audit) {
     promise.deliver(to_caf_error(audit.err()));
     return;

@@ -120,8 +120,9 @@ void touch(self_pointer self, const domain::visit_id& id, visit_entry& e) {
 tenant_actor spawn_linked_tenant_actor(self_pointer self, const domain::tenant& t,
                                        std::vector<domain::fhir_endpoint> endpoints) {
   auto& st = self->state;
-  auto actor = spawn_tenant_actor(self->system(), {t, std::move(endpoints), st.args.journal,
-                                                   st.args.clock, st.args.limits.append_timeout});
+  auto actor =
+    spawn_tenant_actor(self->system(), {t, std::move(endpoints), st.args.journal, st.args.clock,
+                                        st.args.limits.append_timeout, st.args.audit_sequence});
   self->link_to(actor);
   return actor;
 }

@@ -2,6 +2,8 @@
 
 #include "actors/journal_ack.hpp"
 #include "domain/overloaded.hpp"
+#include "domain/record_json.hpp"
+#include "storage/audit_log.hpp"
 #include "storage/catalog.hpp"
 #include "storage/journal.hpp"
 
@@ -39,6 +41,7 @@ struct tenant_state {
   storage::journal* journal = nullptr;
   std::function<domain::timestamp()> clock;
   std::chrono::milliseconds journal_timeout{};
+  std::shared_ptr<storage::audit_sequence> audit_sequence;
   std::deque<queued> queue;
   std::optional<writing> in_flight;
   std::uint64_t next_write_id = 1;
@@ -105,6 +108,43 @@ domain::result<domain::fhir_endpoint> decide(const tenant_state& st,
     command);
 }
 
+/// The audit entry of an endpoint change: `endpoint.<change>` by the account that made it, on
+/// the endpoint, with the endpoint before (empty when created) and after, as the API shows it.
+domain::result<domain::audit_entry> audit_entry_of(const tenant_state& st,
+                                                   const endpoint_command& command,
+                                                   const domain::fhir_endpoint* before,
+                                                   const domain::fhir_endpoint& after) {
+  using namespace endpoint_change;
+  auto [action, actor] = std::visit(domain::overloaded{
+                                      [](const create& c) {
+                                        return std::pair{"endpoint.create", c.actor};
+                                      },
+                                      [](const propose& c) {
+                                        return std::pair{"endpoint.propose", c.actor};
+                                      },
+                                      [](const submit& c) {
+                                        return std::pair{"endpoint.submit", c.actor};
+                                      },
+                                      [](const validate& c) {
+                                        return std::pair{"endpoint.validate", c.actor};
+                                      },
+                                      [](const approve& c) {
+                                        return std::pair{"endpoint.approve", c.actor};
+                                      },
+                                      [](const reject& c) {
+                                        return std::pair{"endpoint.reject", c.actor};
+                                      },
+                                      [](const revoke& c) {
+                                        return std::pair{"endpoint.revoke", c.actor};
+                                      },
+                                    },
+                                    command);
+  return domain::make_audit_entry(
+    st.tenant.id, actor, action, after.id.str(), st.clock(),
+    before ? domain::json_text(domain::endpoint_json(*before)) : std::string{},
+    domain::json_text(domain::endpoint_json(after)));
+}
+
 /// Starts the write of the next queued change the domain accepts, answering refused ones on the
 /// way. One write at a time: every change is decided against all the changes before it.
 void process_queue(self_pointer self) {
@@ -118,7 +158,15 @@ void process_queue(self_pointer self) {
       next.promise.deliver(to_caf_error(after.err()));
       continue;
     }
-    auto ops = storage::endpoint_ops(find(st, after->id), *after);
+    const auto* before = find(st, after->id);
+    auto ops = storage::endpoint_ops(before, *after);
+    auto audit = audit_entry_of(st, next.command, before, *after);
+    if (!audit) {
+      next.promise.deliver(to_caf_error(audit.err()));
+      continue;
+    }
+    auto audit_write = storage::audit_ops(*audit, st.audit_sequence->next());
+    ops.insert(ops.end(), audit_write.begin(), audit_write.end());
     auto id = st.next_write_id++;
     st.in_flight = tenant_state::writing{id, std::move(*after), std::move(next.promise)};
     append_with_ack<tenant_impl>(self, *st.journal, std::move(ops), id, st.journal_timeout);
@@ -166,6 +214,8 @@ tenant_actor spawn_tenant_actor(caf::actor_system& system, tenant_actor_args arg
     st.journal = a.journal;
     st.clock = std::move(a.clock);
     st.journal_timeout = a.journal_timeout;
+    st.audit_sequence =
+      a.audit_sequence ? a.audit_sequence : std::make_shared<storage::audit_sequence>();
     self->set_exception_handler(
       [self](caf::scheduled_actor*, std::exception_ptr& e) { return on_failure(self, e); });
     return {

@@ -2,7 +2,8 @@
 
 // One actor per tenant: the only writer of the tenant's FHIR endpoints and their revisions.
 // Changes are decided by the domain (domain/fhir_endpoint.hpp), written through the journal
-// (with the endpoint URL index in the same group), and only applied and answered once durable;
+// (with the endpoint URL index and the change's audit entry, `endpoint.<change>` with the
+// endpoint before and after, in the same group), and only applied and answered once durable;
 // they are processed one at a time, so each is decided against every change before it. Reads
 // (the tenant, its endpoints, a launch look-up by URL) are answered from the applied state.
 
@@ -17,13 +18,15 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
 
 namespace visitd::storage {
+class audit_sequence;
 class journal;
-}
+}  // namespace visitd::storage
 
 namespace visitd::actors {
 
@@ -55,6 +58,8 @@ struct tenant_actor_args {
   /// A change not acknowledged by the journal within this is answered `timeout` (outcome
   /// unknown); the actor still applies it if the acknowledgement comes later.
   std::chrono::milliseconds journal_timeout{5000};
+  /// Sequences the audit entry written with each change (one per process; a new one if null).
+  std::shared_ptr<storage::audit_sequence> audit_sequence{};
 };
 
 [[nodiscard]] tenant_actor spawn_tenant_actor(caf::actor_system& system, tenant_actor_args args);

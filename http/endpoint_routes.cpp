@@ -1,5 +1,6 @@
 #include "http/endpoint_routes.hpp"
 
+#include "domain/record_json.hpp"
 #include "domain/time_format.hpp"
 #include "http/errors.hpp"
 #include "http/json_body.hpp"
@@ -15,31 +16,6 @@ namespace visitd::http {
 namespace {
 
 using body = std::shared_ptr<std::variant<json_fields, body_error>>;
-
-boost::json::object endpoint_json(const domain::fhir_endpoint& e) {
-  boost::json::array revisions;
-  for (const auto& r : e.revisions) {
-    boost::json::object rev{
-      {"number", r.number.value()},
-      {"state", domain::to_string(r.state)},
-      {"base_url", r.settings.base_url},
-      {"environment", domain::to_string(r.settings.environment)},
-      {"client_id", r.settings.client_id},
-      {"client_type", domain::to_string(r.settings.type)},
-      {"created_by", r.created_by.str()},
-      {"created_at", domain::format_rfc3339(r.created_at)},
-    };
-    if (r.validated_by) rev["validated_by"] = r.validated_by->str();
-    if (r.validated_at) rev["validated_at"] = domain::format_rfc3339(*r.validated_at);
-    if (r.decided_by) rev["decided_by"] = r.decided_by->str();
-    if (r.decided_at) rev["decided_at"] = domain::format_rfc3339(*r.decided_at);
-    revisions.emplace_back(std::move(rev));
-  }
-  boost::json::object out{{"id", e.id.str()}, {"tenant", e.tenant.str()}};
-  if (const auto* r = domain::in_force(e)) out["in_force"] = r->number.value();
-  out["revisions"] = std::move(revisions);
-  return out;
-}
 
 std::optional<body_error> read_settings(const json_fields& f, domain::endpoint_settings& out,
                                         domain::error& invalid) {
@@ -80,7 +56,7 @@ std::optional<body_error> read_settings(const json_fields& f, domain::endpoint_s
 auto answer_endpoint(const responder& respond, int status) {
   return [respond, status](domain::result<domain::fhir_endpoint> e) {
     if (!e) return respond(error_response(e.err()));
-    respond(json_response(status, boost::json::serialize(endpoint_json(*e))));
+    respond(json_response(status, boost::json::serialize(domain::endpoint_json(*e))));
   };
 }
 
@@ -107,7 +83,7 @@ void add_endpoint_routes(router& routes, actors::runtime& runtime) {
           t.id, [respond](domain::result<std::vector<domain::fhir_endpoint>> all) {
             if (!all) return respond(error_response(all.err()));
             boost::json::array items;
-            for (const auto& e : *all) items.emplace_back(endpoint_json(e));
+            for (const auto& e : *all) items.emplace_back(domain::endpoint_json(e));
             respond(json_response(
               200, boost::json::serialize(boost::json::object{{"endpoints", items}})));
           });

@@ -1,5 +1,6 @@
 #include "http/tenant_routes.hpp"
 
+#include "domain/record_json.hpp"
 #include "http/errors.hpp"
 #include "http/json_body.hpp"
 #include "http/session_auth.hpp"
@@ -11,20 +12,6 @@
 namespace visitd::http {
 
 namespace {
-
-boost::json::object tenant_json(const domain::tenant& t) {
-  boost::json::array admins;
-  for (const auto& a : t.admins) admins.emplace_back(a.str());
-  return {
-    {"id", t.id.str()},
-    {"display_name", t.display_name},
-    {"region", t.region},
-    {"status", domain::to_string(t.status)},
-    {"admins", std::move(admins)},
-    {"approver", t.approver.str()},
-    {"ehr", domain::to_string(t.ehr)},
-  };
-}
 
 response forbidden(std::string_view what) {
   return error_response(403, "forbidden", std::string{what});
@@ -84,9 +71,7 @@ void add_tenant_routes(router& routes, actors::runtime& runtime) {
         request.password = password.value_or("");
         runtime.create_account(std::move(request), [respond](domain::result<domain::account> made) {
           if (!made) return respond(error_response(made.err()));
-          boost::json::object out{
-            {"id", made->id.str()}, {"login", made->login}, {"operator", made->is_operator}};
-          respond(json_response(201, boost::json::serialize(out)));
+          respond(json_response(201, boost::json::serialize(domain::account_json(*made))));
         });
       });
   });
@@ -94,26 +79,25 @@ void add_tenant_routes(router& routes, actors::runtime& runtime) {
   routes.add("POST", "/api/v1/tenants", [&runtime](request& req, const responder& respond) {
     auto body = std::make_shared<std::variant<json_fields, body_error>>(
       read_json_object(req, {"id", "display_name", "region", "admins", "approver", "ehr"}));
-    with_session(runtime, req, respond, true,
-                 [&runtime, respond, body](const actors::session_info& s, const std::string&) {
-                   if (!s.is_operator)
-                     return respond(forbidden("only an operator creates tenants"));
-                   if (auto* err = std::get_if<body_error>(body.get()))
-                     return respond(error_response(*err));
-                   body_error bad;
-                   auto tenant = tenant_from(std::get<json_fields>(*body), bad);
-                   if (!tenant) {
-                     if (!bad.message.empty()) return respond(error_response(bad));
-                     return respond(error_response(tenant.err()));
-                   }
-                   auto after = boost::json::serialize(tenant_json(*tenant));
-                   runtime.create_tenant(
-                     std::move(*tenant), s.account, std::move(after),
-                     [respond](domain::result<domain::tenant> made) {
-                       if (!made) return respond(error_response(made.err()));
-                       respond(json_response(201, boost::json::serialize(tenant_json(*made))));
-                     });
-                 });
+    with_session(
+      runtime, req, respond, true,
+      [&runtime, respond, body](const actors::session_info& s, const std::string&) {
+        if (!s.is_operator) return respond(forbidden("only an operator creates tenants"));
+        if (auto* err = std::get_if<body_error>(body.get())) return respond(error_response(*err));
+        body_error bad;
+        auto tenant = tenant_from(std::get<json_fields>(*body), bad);
+        if (!tenant) {
+          if (!bad.message.empty()) return respond(error_response(bad));
+          return respond(error_response(tenant.err()));
+        }
+        auto after = boost::json::serialize(domain::tenant_json(*tenant));
+        runtime.create_tenant(
+          std::move(*tenant), s.account, std::move(after),
+          [respond](domain::result<domain::tenant> made) {
+            if (!made) return respond(error_response(made.err()));
+            respond(json_response(201, boost::json::serialize(domain::tenant_json(*made))));
+          });
+      });
   });
 
   routes.add("GET", "/api/v1/tenants", [&runtime](request& req, const responder& respond) {
@@ -123,7 +107,7 @@ void add_tenant_routes(router& routes, actors::runtime& runtime) {
                    runtime.list_tenants([respond](domain::result<std::vector<domain::tenant>> all) {
                      if (!all) return respond(error_response(all.err()));
                      boost::json::array items;
-                     for (const auto& t : *all) items.emplace_back(tenant_json(t));
+                     for (const auto& t : *all) items.emplace_back(domain::tenant_json(t));
                      respond(json_response(
                        200, boost::json::serialize(boost::json::object{{"tenants", items}})));
                    });
@@ -146,7 +130,7 @@ void add_tenant_routes(router& routes, actors::runtime& runtime) {
                      // Someone else's tenant looks exactly like one that does not exist.
                      if (!s.is_operator && !t->is_admin(s.account) && !t->is_approver(s.account))
                        return respond(hidden());
-                     respond(json_response(200, boost::json::serialize(tenant_json(*t))));
+                     respond(json_response(200, boost::json::serialize(domain::tenant_json(*t))));
                    });
                  });
              });

@@ -1,5 +1,6 @@
 #include "actors/tenant_actor.hpp"
 
+#include "storage/audit_log.hpp"
 #include "storage/catalog.hpp"
 #include "storage/journal.hpp"
 #include "storage/recovery.hpp"
@@ -128,6 +129,24 @@ TEST_F(tenant_actor_test, approval_flow_is_durable_and_enables_launch_lookup) {
   ASSERT_TRUE(recovered) << recovered.err().message;
   ASSERT_EQ(recovered->endpoints.size(), 1u);
   EXPECT_EQ(recovered->endpoints[0], *approved);
+
+  // Each change left its audit entry, written with it: who, what, and the endpoint before/after.
+  auto audit = storage::read_audit(*store_, tenant_.id, timestamp{}, timestamp::max(), 100);
+  ASSERT_TRUE(audit) << audit.err().message;
+  std::vector<std::string> actions;
+  for (const auto& e : *audit) actions.push_back(e.action);
+  EXPECT_EQ(actions, (std::vector<std::string>{"endpoint.create", "endpoint.submit",
+                                               "endpoint.validate", "endpoint.approve"}));
+  ASSERT_EQ(audit->size(), 4u);
+  EXPECT_EQ(audit->front().before, "") << "created: nothing before";
+  EXPECT_EQ(audit->front().actor, id<account_id>("admin"));
+  EXPECT_EQ(audit->back().actor, id<account_id>("approver"));
+  EXPECT_EQ(audit->back().target, "ep-1");
+  EXPECT_NE(audit->back().before.find(R"("state":"validated")"), std::string::npos)
+    << audit->back().before;
+  EXPECT_NE(audit->back().after.find(R"("state":"approved")"), std::string::npos)
+    << audit->back().after;
+  EXPECT_NE(audit->back().after.find(R"("in_force":1)"), std::string::npos) << audit->back().after;
   auto indexed = storage::find_endpoints_by_url(*store_, url);
   ASSERT_TRUE(indexed);
   EXPECT_EQ(indexed->size(), 1u);

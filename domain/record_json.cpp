@@ -1,0 +1,52 @@
+#include "domain/record_json.hpp"
+
+#include "domain/time_format.hpp"
+
+#include <boost/json.hpp>
+
+namespace visitd::domain {
+
+boost::json::object tenant_json(const tenant& t) {
+  boost::json::array admins;
+  for (const auto& a : t.admins) admins.emplace_back(a.str());
+  return {
+    {"id", t.id.str()},
+    {"display_name", t.display_name},
+    {"region", t.region},
+    {"status", to_string(t.status)},
+    {"admins", std::move(admins)},
+    {"approver", t.approver.str()},
+    {"ehr", to_string(t.ehr)},
+  };
+}
+
+boost::json::object endpoint_json(const fhir_endpoint& e) {
+  boost::json::array revisions;
+  for (const auto& r : e.revisions) {
+    boost::json::object rev{
+      {"number", r.number.value()},        {"state", to_string(r.state)},
+      {"base_url", r.settings.base_url},   {"environment", to_string(r.settings.environment)},
+      {"client_id", r.settings.client_id}, {"client_type", to_string(r.settings.type)},
+      {"created_by", r.created_by.str()},  {"created_at", format_rfc3339(r.created_at)},
+    };
+    if (r.validated_by) rev["validated_by"] = r.validated_by->str();
+    if (r.validated_at) rev["validated_at"] = format_rfc3339(*r.validated_at);
+    if (r.decided_by) rev["decided_by"] = r.decided_by->str();
+    if (r.decided_at) rev["decided_at"] = format_rfc3339(*r.decided_at);
+    revisions.emplace_back(std::move(rev));
+  }
+  boost::json::object out{{"id", e.id.str()}, {"tenant", e.tenant.str()}};
+  if (const auto* r = in_force(e)) out["in_force"] = r->number.value();
+  out["revisions"] = std::move(revisions);
+  return out;
+}
+
+boost::json::object account_json(const account& a) {
+  return {{"id", a.id.str()}, {"login", a.login}, {"operator", a.is_operator}};
+}
+
+std::string json_text(const boost::json::object& view) {
+  return boost::json::serialize(view);
+}
+
+}  // namespace visitd::domain

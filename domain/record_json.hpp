@@ -1,0 +1,30 @@
+#pragma once
+
+// The JSON view of the portal's records (Boost.JSON): one shape for the API's answers and for the
+// before/after snapshots of the audit log, so an auditor reads a change in the API's own terms.
+// Accounts show no password hash and no EHR links.
+
+#include "domain/account.hpp"
+#include "domain/fhir_endpoint.hpp"
+#include "domain/tenant.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <string>
+
+namespace visitd::domain {
+
+/// {"id", "display_name", "region", "status", "admins", "approver", "ehr"}
+[[nodiscard]] boost::json::object tenant_json(const tenant& t);
+
+/// {"id", "tenant", "in_force"?, "revisions": [{"number", "state", "base_url", "environment",
+/// "client_id", "client_type", "created_by", "created_at", "validated_by"?, ...}]}
+[[nodiscard]] boost::json::object endpoint_json(const fhir_endpoint& e);
+
+/// {"id", "login", "operator"}
+[[nodiscard]] boost::json::object account_json(const account& a);
+
+/// The serialized text of a view above (an audit snapshot).
+[[nodiscard]] std::string json_text(const boost::json::object& view);
+
+}  // namespace visitd::domain
