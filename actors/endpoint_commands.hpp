@@ -1,12 +1,17 @@
 #pragma once
 
-// The endpoint changes an admin or approver asks the tenant actor for, as plain structs without
-// CAF types, so the runtime's interface (and through it the http layer) can use them.
+// The endpoint changes an admin or approver, and the tenant changes the operator, asks the tenant
+// actor for, as plain structs without CAF types, so the runtime's interface (and through it the
+// http layer) can use them.
 
 #include "domain/fhir_endpoint.hpp"
 #include "domain/ids.hpp"
+#include "domain/tenant.hpp"
 
+#include <optional>
+#include <string>
 #include <variant>
+#include <vector>
 
 namespace visitd::actors {
 
@@ -49,6 +54,25 @@ struct revoke {
   domain::endpoint_id endpoint;
 };
 }  // namespace endpoint_change
+
+/// The operator's changes to a tenant itself; `actor` is the operator's account.
+namespace tenant_change {
+struct update {
+  domain::account_id actor;
+  std::optional<std::string> display_name;
+  std::optional<std::vector<domain::account_id>> admins;
+  std::optional<domain::account_id> approver;
+};
+struct suspend {
+  domain::account_id actor;
+};
+struct reactivate {
+  domain::account_id actor;
+};
+}  // namespace tenant_change
+
+using tenant_command =
+  std::variant<tenant_change::update, tenant_change::suspend, tenant_change::reactivate>;
 
 using endpoint_command =
   std::variant<endpoint_change::create, endpoint_change::propose, endpoint_change::submit,

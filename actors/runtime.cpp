@@ -9,8 +9,10 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 namespace visitd::actors {
 
@@ -155,6 +157,14 @@ visit_subscriber::behavior_type stream_forwarder(
   const std::shared_ptr<runtime::reply<std::shared_ptr<visit_stream>>>& done,
   const std::shared_ptr<visit_stream>& handle) {
   auto me = caf::actor_cast<visit_subscriber>(self);
+  // Nothing else stops a forwarder whose sink never cancels (a socket dropped without a close):
+  // it ends with the directory, so shutting the runtime down never waits for it.
+  auto delivered = std::make_shared<std::uint64_t>(after.value_or(0));  // the last seq sent on
+  self->monitor(dir);
+  self->set_down_handler([self, sink, delivered](caf::down_msg& dm) {
+    sink->on_dropped("service stopping", *delivered);
+    self->quit(dm.reason);
+  });
   auto on_subscribed = [done, handle](std::uint64_t) { (*done)(handle); };
   auto on_failed = [self, done](caf::error& err) {
     (*done)(to_domain_error(err));
@@ -165,13 +175,15 @@ visit_subscriber::behavior_type stream_forwarder(
   else
     self->request(dir, timeout, id, subscribe_atom::value, me).then(on_subscribed, on_failed);
   return {
-    [self, dir, id, sink](snapshot_atom, const domain::visit_state& s) {
+    [self, dir, id, sink, delivered](snapshot_atom, const domain::visit_state& s) {
       sink->on_snapshot(s);
+      *delivered = s.last_seq;
       self->send(dir, id, subscriber_ack_atom::value, caf::actor_cast<visit_subscriber>(self),
                  s.last_seq);
     },
-    [self, dir, id, sink](events_atom, const visit_events& batch) {
+    [self, dir, id, sink, delivered](events_atom, const visit_events& batch) {
       sink->on_events(batch.events);
+      *delivered = batch.events.back().seq;
       self->send(dir, id, subscriber_ack_atom::value, caf::actor_cast<visit_subscriber>(self),
                  batch.events.back().seq);
     },
@@ -207,6 +219,12 @@ board_subscriber::behavior_type board_forwarder(
   const std::shared_ptr<runtime::reply<std::shared_ptr<visit_stream>>>& done,
   const std::shared_ptr<visit_stream>& handle) {
   auto board = std::make_shared<tenant_board>();
+  // Ends with the directory (see stream_forwarder) or with its board (the board stopped).
+  self->monitor(dir);
+  self->set_down_handler([self, sink](caf::down_msg& dm) {
+    sink->on_dropped("board stopped");
+    self->quit(dm.reason);
+  });
   auto on_failed = [self, done](caf::error& err) {
     (*done)(to_domain_error(err));
     self->quit();
@@ -216,10 +234,6 @@ board_subscriber::behavior_type board_forwarder(
       [self, timeout, done, handle, department, board, on_failed, sink](tenant_handles& h) {
         *board = h.board;
         self->monitor(h.board);
-        self->set_down_handler([self, sink](caf::down_msg&) {
-          sink->on_dropped("tenant restarted");
-          self->quit();
-        });
         self
           ->request(h.board, timeout, board_subscribe_atom::value,
                     caf::actor_cast<board_subscriber>(self), department)
@@ -385,6 +399,12 @@ public:
                   std::make_shared<reply<domain::tenant>>(std::move(done)), std::move(id));
   }
 
+  void change_tenant(domain::tenant_id id, tenant_command command,
+                     reply<domain::tenant> done) override {
+    spawn_bridge(tenant_request_bridge<domain::tenant, tenant_command>, std::move(done),
+                 std::move(id), std::move(command));
+  }
+
   void change_endpoint(domain::tenant_id tenant, endpoint_command command,
                        reply<domain::fhir_endpoint> done) override {
     spawn_bridge(tenant_request_bridge<domain::fhir_endpoint, endpoint_command>, std::move(done),
@@ -465,8 +485,12 @@ public:
   }
 
   void shutdown() override {
-    if (stopped_) return;
-    stopped_ = true;
+    if (stopped_.exchange(true)) return;
+    // Calls already made are answered first (a closing socket's leave becomes durable), for at
+    // most one request timeout; calls made from now on are refused.
+    auto deadline = std::chrono::steady_clock::now() + timeout_;
+    while (in_flight_ > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds{5});
     caf::anon_send_exit(health_, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(accounts_, caf::exit_reason::user_shutdown);
     // The directory's links stop every tenant, board, visit actor and the loader with it.
@@ -481,8 +505,18 @@ private:
       done(domain::make_error(domain::errc::unavailable, "actor system is shut down"));
       return;
     }
-    system_.spawn(request_bridge<Reply, Handle, Ts...>, target, timeout_,
-                  std::make_shared<reply<Reply>>(std::move(done)), std::move(xs)...);
+    system_.spawn(request_bridge<Reply, Handle, Ts...>, target, timeout_, counted(std::move(done)),
+                  std::move(xs)...);
+  }
+
+  /// `done`, counted as in flight until it has run (shutdown waits for it).
+  template <class Reply>
+  std::shared_ptr<reply<Reply>> counted(reply<Reply> done) {
+    ++in_flight_;
+    return std::make_shared<reply<Reply>>([this, done = std::move(done)](domain::result<Reply> r) {
+      done(std::move(r));
+      --in_flight_;
+    });
   }
 
   /// Spawns `bridge(self, directory, timeout, done, xs...)` for a request through the directory.
@@ -492,8 +526,7 @@ private:
       done(domain::make_error(domain::errc::unavailable, "actor system is shut down"));
       return;
     }
-    system_.spawn(bridge, directory_, timeout_, std::make_shared<reply<Reply>>(std::move(done)),
-                  std::move(xs)...);
+    system_.spawn(bridge, directory_, timeout_, counted(std::move(done)), std::move(xs)...);
   }
 
   static caf::actor_system_config make_config(const runtime_options& options) {
@@ -511,7 +544,8 @@ private:
   health_actor health_;
   accounts_actor accounts_;
   directory directory_;
-  bool stopped_ = false;
+  std::atomic<bool> stopped_{false};       // read by callers' threads, set by shutdown()
+  std::atomic<std::size_t> in_flight_{0};  // calls whose reply has not run yet
 };
 
 }  // namespace

@@ -78,6 +78,10 @@ public:
                              reply<domain::tenant> done) = 0;
   virtual void list_tenants(reply<std::vector<domain::tenant>> done) = 0;
   virtual void get_tenant(domain::tenant_id id, reply<domain::tenant> done) = 0;
+  /// The operator's update, suspension or reactivation of a tenant (its tenant actor decides
+  /// with the domain's rules, and audits it under the box): the tenant after the change.
+  virtual void change_tenant(domain::tenant_id id, tenant_command command,
+                             reply<domain::tenant> done) = 0;
 
   /// Endpoints of a tenant (its tenant actor decides every change with the domain's rules).
   /// `decide_revision` approves (`approve`) or rejects a revision through the revision's

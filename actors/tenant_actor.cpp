@@ -24,16 +24,40 @@ using tenant_impl =
                        caf::reacts_to<journal_timeout_atom, std::uint64_t>>;
 
 using endpoint_promise = caf::typed_response_promise<domain::fhir_endpoint>;
+using tenant_promise = caf::typed_response_promise<domain::tenant>;
+
+/// A requester waiting for an endpoint change or for a change of the tenant itself.
+class change_promise {
+public:
+  explicit change_promise(endpoint_promise p) : p_(std::move(p)) {}
+  explicit change_promise(tenant_promise p) : p_(std::move(p)) {}
+  [[nodiscard]] bool pending() const {
+    return std::visit([](const auto& p) { return p.pending(); }, p_);
+  }
+  void fail(const caf::error& err) {
+    std::visit([&](auto& p) { p.deliver(err); }, p_);
+  }
+  /// Delivers the record after the change (the one matching the promise's kind).
+  void succeed(std::variant<domain::fhir_endpoint, domain::tenant> after) {
+    if (auto* e = std::get_if<endpoint_promise>(&p_))
+      e->deliver(std::get<domain::fhir_endpoint>(std::move(after)));
+    else
+      std::get<tenant_promise>(p_).deliver(std::get<domain::tenant>(std::move(after)));
+  }
+
+private:
+  std::variant<endpoint_promise, tenant_promise> p_;
+};
 
 struct tenant_state {
   struct queued {
-    endpoint_command command;
-    endpoint_promise promise;
+    std::variant<endpoint_command, tenant_command> command;
+    change_promise promise;
   };
   struct writing {
     std::uint64_t id;
-    domain::fhir_endpoint after;
-    endpoint_promise promise;
+    std::variant<domain::fhir_endpoint, domain::tenant> after;
+    change_promise promise;
   };
 
   domain::tenant tenant;
@@ -145,31 +169,97 @@ domain::result<domain::audit_entry> audit_entry_of(const tenant_state& st,
     domain::json_text(domain::endpoint_json(after)));
 }
 
+/// The tenant after the operator's `command`, or the domain's refusal. Pure.
+domain::result<domain::tenant> decide_tenant(const tenant_state& st,
+                                             const tenant_command& command) {
+  using namespace tenant_change;
+  return std::visit(domain::overloaded{
+                      [&](const update& c) {
+                        return domain::update_profile(st.tenant, c.display_name, c.admins,
+                                                      c.approver);
+                      },
+                      [&](const suspend&) -> domain::result<domain::tenant> {
+                        auto t = st.tenant;
+                        if (auto ok = domain::suspend(t); !ok) return std::move(ok).err();
+                        return t;
+                      },
+                      [&](const reactivate&) -> domain::result<domain::tenant> {
+                        auto t = st.tenant;
+                        if (auto ok = domain::reactivate(t); !ok) return std::move(ok).err();
+                        return t;
+                      },
+                    },
+                    command);
+}
+
+/// A change ready to be written: its ops (the audit entry included) and the record after it.
+struct prepared_change {
+  std::vector<storage::write_op> ops;
+  std::variant<domain::fhir_endpoint, domain::tenant> after;
+};
+
+domain::result<prepared_change> prepare(tenant_state& st, const endpoint_command& command) {
+  auto after = decide(st, command, st.clock());
+  if (!after) return std::move(after).err();
+  const auto* before = find(st, after->id);
+  auto audit = audit_entry_of(st, command, before, *after);
+  if (!audit) return std::move(audit).err();
+  prepared_change out{storage::endpoint_ops(before, *after), {}};
+  auto audit_write = storage::audit_ops(*audit, st.audit_sequence->next());
+  out.ops.insert(out.ops.end(), audit_write.begin(), audit_write.end());
+  out.after = std::move(*after);
+  return out;
+}
+
+/// The operator's tenant changes are box-level actions: audited under `box_tenant()`, as the
+/// tenant's creation is (domain/audit.hpp).
+domain::result<prepared_change> prepare(tenant_state& st, const tenant_command& command) {
+  auto after = decide_tenant(st, command);
+  if (!after) return std::move(after).err();
+  using namespace tenant_change;
+  auto [action, actor] = std::visit(domain::overloaded{
+                                      [](const update& c) {
+                                        return std::pair{"tenant.update", c.actor};
+                                      },
+                                      [](const suspend& c) {
+                                        return std::pair{"tenant.suspend", c.actor};
+                                      },
+                                      [](const reactivate& c) {
+                                        return std::pair{"tenant.reactivate", c.actor};
+                                      },
+                                    },
+                                    command);
+  auto audit =
+    domain::make_audit_entry(domain::box_tenant(), actor, action, st.tenant.id.str(), st.clock(),
+                             domain::json_text(domain::tenant_json(st.tenant)),
+                             domain::json_text(domain::tenant_json(*after)));
+  if (!audit) return std::move(audit).err();
+  prepared_change out{storage::tenant_ops(*after), {}};
+  auto audit_write = storage::audit_ops(*audit, st.audit_sequence->next());
+  out.ops.insert(out.ops.end(), audit_write.begin(), audit_write.end());
+  out.after = std::move(*after);
+  return out;
+}
+
 /// Starts the write of the next queued change the domain accepts, answering refused ones on the
-/// way. One write at a time: every change is decided against all the changes before it.
+/// way. One write at a time: every change is decided against all the changes before it (an
+/// endpoint change after a suspension is refused).
 void process_queue(self_pointer self) {
   auto& st = self->state;
   while (!st.in_flight && !st.queue.empty()) {
     // Decided while still queued: should anything throw, on_failure answers it with the rest.
-    auto after = decide(st, st.queue.front().command, st.clock());
+    auto prepared =
+      std::visit([&](const auto& c) { return prepare(st, c); }, st.queue.front().command);
     auto next = std::move(st.queue.front());
     st.queue.pop_front();
-    if (!after) {
-      next.promise.deliver(to_caf_error(after.err()));
+    if (!prepared) {
+      next.promise.fail(to_caf_error(prepared.err()));
       continue;
     }
-    const auto* before = find(st, after->id);
-    auto ops = storage::endpoint_ops(before, *after);
-    auto audit = audit_entry_of(st, next.command, before, *after);
-    if (!audit) {
-      next.promise.deliver(to_caf_error(audit.err()));
-      continue;
-    }
-    auto audit_write = storage::audit_ops(*audit, st.audit_sequence->next());
-    ops.insert(ops.end(), audit_write.begin(), audit_write.end());
     auto id = st.next_write_id++;
-    st.in_flight = tenant_state::writing{id, std::move(*after), std::move(next.promise)};
-    append_with_ack<tenant_impl>(self, *st.journal, std::move(ops), id, st.journal_timeout);
+    st.in_flight = tenant_state::writing{id, std::move(prepared->after), std::move(next.promise)};
+    append_with_ack<tenant_impl>(self, *st.journal, std::move(prepared->ops), id,
+                                 st.journal_timeout);
   }
 }
 
@@ -178,14 +268,19 @@ void on_ack(self_pointer self, std::uint64_t id, const caf::error& err) {
   if (!st.in_flight || st.in_flight->id != id) return;
   auto done = std::move(*st.in_flight);
   st.in_flight.reset();
-  if (!err) st.endpoints.insert_or_assign(done.after.id.str(), done.after);
+  if (!err) {
+    if (const auto* e = std::get_if<domain::fhir_endpoint>(&done.after))
+      st.endpoints.insert_or_assign(e->id.str(), *e);
+    else
+      st.tenant = std::get<domain::tenant>(done.after);
+  }
   // Pending unless the write timed out first (that requester was told "timeout": outcome
   // unknown); a durable change is applied either way, so the state matches the store.
   if (done.promise.pending()) {
     if (err)
-      done.promise.deliver(err);
+      done.promise.fail(err);
     else
-      done.promise.deliver(std::move(done.after));
+      done.promise.succeed(std::move(done.after));
   }
   process_queue(self);
 }
@@ -197,9 +292,9 @@ caf::error on_failure(self_pointer self, std::exception_ptr& failure) {
   auto what = exception_message(failure);
   auto& st = self->state;
   auto refused = to_caf_error(domain::errc::unavailable, "tenant actor failed and is restarting");
-  if (st.in_flight && st.in_flight->promise.pending()) st.in_flight->promise.deliver(refused);
+  if (st.in_flight && st.in_flight->promise.pending()) st.in_flight->promise.fail(refused);
   for (auto& q : st.queue)
-    if (q.promise.pending()) q.promise.deliver(refused);
+    if (q.promise.pending()) q.promise.fail(refused);
   return caf::make_error(caf::sec::runtime_error, std::move(what));
 }
 
@@ -227,7 +322,13 @@ tenant_actor spawn_tenant_actor(caf::actor_system& system, tenant_actor_args arg
       },
       [self](const endpoint_command& command) -> caf::result<domain::fhir_endpoint> {
         auto promise = self->make_response_promise<domain::fhir_endpoint>();
-        self->state.queue.push_back({command, promise});
+        self->state.queue.push_back({command, change_promise{promise}});
+        process_queue(self);
+        return promise;
+      },
+      [self](const tenant_command& command) -> caf::result<domain::tenant> {
+        auto promise = self->make_response_promise<domain::tenant>();
+        self->state.queue.push_back({command, change_promise{promise}});
         process_queue(self);
         return promise;
       },
@@ -249,7 +350,7 @@ tenant_actor spawn_tenant_actor(caf::actor_system& system, tenant_actor_args arg
       [self](journal_timeout_atom, std::uint64_t id) {
         auto& st = self->state;
         if (st.in_flight && st.in_flight->id == id && st.in_flight->promise.pending())
-          st.in_flight->promise.deliver(
+          st.in_flight->promise.fail(
             to_caf_error(domain::errc::timeout, "the store did not confirm the change in time"));
       },
     };

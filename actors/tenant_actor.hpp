@@ -43,11 +43,14 @@ using find_endpoint_atom = caf::atom_constant<caf::atom("tfind")>;
 
 /// get_tenant -> the tenant; list_endpoints -> every endpoint with all revisions;
 /// an endpoint_command -> the endpoint after the change (durable), or a domain error;
+/// a tenant_command (the operator's update, suspend, reactivate) -> the tenant after the change
+/// (durable, audited under the box), or a domain error;
 /// find_endpoint(normalized base URL) -> the match, or not_found.
 using tenant_actor =
   caf::typed_actor<caf::replies_to<get_tenant_atom>::with<domain::tenant>,
                    caf::replies_to<list_endpoints_atom>::with<std::vector<domain::fhir_endpoint>>,
                    caf::replies_to<endpoint_command>::with<domain::fhir_endpoint>,
+                   caf::replies_to<tenant_command>::with<domain::tenant>,
                    caf::replies_to<find_endpoint_atom, std::string>::with<endpoint_match>>;
 
 struct tenant_actor_args {
@@ -67,6 +70,7 @@ struct tenant_actor_args {
 }  // namespace visitd::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::domain::tenant)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::tenant_command)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::domain::fhir_endpoint)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<visitd::domain::fhir_endpoint>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::endpoint_command)

@@ -60,6 +60,17 @@ result<tenant> make_tenant_in(const region_list& regions, tenant_id id,
   return made;
 }
 
+result<tenant> update_profile(const tenant& t, std::optional<std::string> display_name,
+                              std::optional<std::vector<account_id>> admins,
+                              std::optional<account_id> approver) {
+  auto updated = make_tenant(t.id, display_name ? *display_name : t.display_name, t.region,
+                             admins ? std::move(*admins) : t.admins,
+                             approver ? std::move(*approver) : t.approver, t.ehr);
+  if (!updated) return updated;
+  updated->status = t.status;
+  return updated;
+}
+
 result<void> suspend(tenant& t) {
   if (t.status == tenant_status::suspended)
     return make_error(errc::conflict, "tenant '" + t.id.str() + "' is already suspended");

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,6 +73,13 @@ struct tenant {
                                             std::string_view display_name, std::string_view region,
                                             std::vector<account_id> admins, account_id approver,
                                             ehr_kind ehr);
+
+/// The operator's edit of a tenant's profile: each given field replaces the current one, with
+/// `make_tenant`'s checks; id, region, EHR kind and status are kept.
+[[nodiscard]] result<tenant> update_profile(const tenant& t,
+                                            std::optional<std::string> display_name,
+                                            std::optional<std::vector<account_id>> admins,
+                                            std::optional<account_id> approver);
 
 /// Suspends an active tenant (its endpoints cannot change while suspended); `conflict` if it
 /// already is.

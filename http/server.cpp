@@ -98,6 +98,18 @@ struct shared_state {
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> connections{0};
   request_rate_limiter rate;
+
+  // Open WebSockets, so a stop can close them properly: each listener then hears of its close
+  // (a participant's leave is written, a live view's subscription ends) before the actors stop.
+  std::mutex sockets_mutex;
+  std::vector<std::weak_ptr<socket_channel>> sockets;
+  std::atomic<std::size_t> open_sockets{0};
+
+  void add_socket(std::weak_ptr<socket_channel> channel) {
+    std::lock_guard lock{sockets_mutex};
+    std::erase_if(sockets, [](const auto& w) { return w.expired(); });
+    sockets.push_back(std::move(channel));
+  }
 };
 
 /// Counts one open connection for as long as it lives (the sessions hold one each).
@@ -233,6 +245,8 @@ private:
   void on_accept(beast::error_code ec) {
     if (ec) return finish(ec, "websocket accept");
     opened_ = true;
+    state_.open_sockets++;
+    state_.add_socket(weak_from_this());
     listener_->on_open(shared_from_this());
     do_read();
   }
@@ -269,6 +283,10 @@ private:
   void do_close(std::uint16_t code, const std::string& reason) {
     if (closing_) return;
     closing_ = true;
+    // The server has given up on this socket: its listener learns now, not once the client has
+    // answered the close (a stop waits for every listener, and a client may never answer).
+    // Posted, never inline: do_close may run inside the listener's own send() or on_text().
+    asio::post(ws_.get_executor(), [self = shared_from_this()] { self->tell_listener_closed(); });
     close_reason_.code = code;
     close_reason_.reason = reason.substr(0, 123);
     // The message being written stays until its write completes (the write reads from it).
@@ -285,10 +303,17 @@ private:
     if (finished_) return;
     finished_ = true;
     if (ec && what != nullptr) fail(ec, what);
-    // Released after on_close: a listener holding its channel must not keep both alive. A
-    // listener that was never opened (the handshake failed) is not told of a close.
+    tell_listener_closed();
+  }
+
+  /// Once: the listener's on_close. Released after it: a listener holding its channel must not
+  /// keep both alive. A listener that was never opened (the handshake failed) is not told.
+  void tell_listener_closed() {
     auto listener = std::move(listener_);
-    if (opened_) listener->on_close();
+    if (opened_ && listener) {
+      listener->on_close();
+      state_.open_sockets--;
+    }
   }
 
   websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws_;
@@ -620,6 +645,19 @@ public:
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (state_.in_flight > 0)
       spdlog::warn("shutdown grace expired with {} request(s) in flight", state_.in_flight.load());
+    // WebSockets are closed with 1001 (going away), so their listeners run on_close while the
+    // actors still serve them (the close handshake itself is not waited for).
+    {
+      std::lock_guard lock{state_.sockets_mutex};
+      for (const auto& w : state_.sockets)
+        if (auto channel = w.lock()) channel->close(1001, "server stopping");
+    }
+    deadline = std::chrono::steady_clock::now() + state_.options.shutdown_grace;
+    while (state_.open_sockets > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (state_.open_sockets > 0)
+      spdlog::warn("shutdown grace expired with {} WebSocket listener(s) not yet closed",
+                   state_.open_sockets.load());
     for (auto& guard : work_guards_) guard.reset();
     for (auto& ctx : contexts_) ctx->stop();
     for (auto& t : threads_)

@@ -17,6 +17,20 @@ response forbidden(std::string_view what) {
   return error_response(403, "forbidden", std::string{what});
 }
 
+/// Parses a body's list of account ids; the error names the field.
+domain::result<std::vector<domain::account_id>> account_ids(const std::vector<std::string>& texts,
+                                                            std::string_view field) {
+  std::vector<domain::account_id> out;
+  for (const auto& a : texts) {
+    auto parsed = domain::account_id::parse(a);
+    if (!parsed)
+      return domain::make_error(domain::errc::invalid_argument,
+                                std::string{field} + ": " + parsed.err().message);
+    out.push_back(std::move(*parsed));
+  }
+  return out;
+}
+
 /// Reads the body of POST /api/v1/tenants into a tenant (the domain checks every field).
 domain::result<domain::tenant> tenant_from(const json_fields& fields, body_error& bad) {
   std::string id, name, region, approver, ehr;
@@ -32,21 +46,70 @@ domain::result<domain::tenant> tenant_from(const json_fields& fields, body_error
   auto tenant_id = domain::tenant_id::parse(id);
   if (!tenant_id)
     return domain::make_error(domain::errc::invalid_argument, "id: " + tenant_id.err().message);
-  std::vector<domain::account_id> admin_ids;
-  for (const auto& a : admins) {
-    auto parsed = domain::account_id::parse(a);
-    if (!parsed)
-      return domain::make_error(domain::errc::invalid_argument, "admins: " + parsed.err().message);
-    admin_ids.push_back(std::move(*parsed));
-  }
+  auto admin_ids = account_ids(admins, "admins");
+  if (!admin_ids) return std::move(admin_ids).err();
   auto approver_id = domain::account_id::parse(approver);
   if (!approver_id)
     return domain::make_error(domain::errc::invalid_argument,
                               "approver: " + approver_id.err().message);
   auto kind = domain::parse_ehr_kind(ehr);
   if (!kind) return std::move(kind).err();
-  return domain::make_tenant(std::move(*tenant_id), name, region, std::move(admin_ids),
+  return domain::make_tenant(std::move(*tenant_id), name, region, std::move(*admin_ids),
                              std::move(*approver_id), *kind);
+}
+
+/// The body of PATCH /api/v1/tenants/{id}: the fields to replace, at least one.
+std::variant<actors::tenant_change::update, body_error> update_from(
+  const std::variant<json_fields, body_error>& body, const domain::account_id& by) {
+  if (const auto* err = std::get_if<body_error>(&body)) return *err;
+  const auto& f = std::get<json_fields>(body);
+  auto invalid = [](std::string message) {
+    return body_error{400, "invalid_field", std::move(message)};
+  };
+  actors::tenant_change::update out{by, {}, {}, {}};
+  if (auto err = f.optional_string("display_name", out.display_name, 200)) return *err;
+  if (f.has("admins")) {
+    std::vector<std::string> admins;
+    if (auto err = f.strings("admins", admins)) return *err;
+    auto ids = account_ids(admins, "admins");
+    if (!ids) return invalid(ids.err().message);
+    out.admins = std::move(*ids);
+  }
+  std::optional<std::string> approver;
+  if (auto err = f.optional_string("approver", approver, 64)) return *err;
+  if (approver) {
+    auto id = domain::account_id::parse(*approver);
+    if (!id) return invalid("approver: " + id.err().message);
+    out.approver = std::move(*id);
+  }
+  if (!out.display_name && !out.admins && !out.approver)
+    return invalid("display_name: give at least one of display_name, admins, approver");
+  return out;
+}
+
+using tenant_command_maker =
+  std::function<std::variant<actors::tenant_command, body_error>(const domain::account_id&)>;
+
+/// Runs an operator's change of tenant `id` (parsed before any asynchronous step) and answers
+/// the tenant after it; 404 for an unknown tenant, 403 for anyone but an operator.
+void change_tenant(actors::runtime& runtime, request& req, const responder& respond,
+                   tenant_command_maker make_command) {
+  auto id = domain::tenant_id::parse(req.path_params["tenant_id"]);
+  with_session(runtime, req, respond, true,
+               [&runtime, respond, id, make_command = std::move(make_command)](
+                 const actors::session_info& s, const std::string&) {
+                 if (!s.is_operator) return respond(forbidden("only an operator changes tenants"));
+                 if (!id) return respond(error_response(404, "not_found", "no such tenant"));
+                 auto command = make_command(s.account);
+                 if (const auto* err = std::get_if<body_error>(&command))
+                   return respond(error_response(*err));
+                 runtime.change_tenant(
+                   *id, std::get<actors::tenant_command>(std::move(command)),
+                   [respond](domain::result<domain::tenant> t) {
+                     if (!t) return respond(error_response(t.err()));
+                     respond(json_response(200, boost::json::serialize(domain::tenant_json(*t))));
+                   });
+               });
 }
 
 }  // namespace
@@ -113,6 +176,31 @@ void add_tenant_routes(router& routes, actors::runtime& runtime) {
                    });
                  });
   });
+
+  routes.add(
+    "PATCH", "/api/v1/tenants/{tenant_id}", [&runtime](request& req, const responder& respond) {
+      auto body = std::make_shared<std::variant<json_fields, body_error>>(
+        read_json_object(req, {"display_name", "admins", "approver"}));
+      change_tenant(
+        runtime, req, respond,
+        [body](const domain::account_id& by) -> std::variant<actors::tenant_command, body_error> {
+          auto update = update_from(*body, by);
+          if (auto* err = std::get_if<body_error>(&update)) return *err;
+          return actors::tenant_command{std::get<actors::tenant_change::update>(std::move(update))};
+        });
+    });
+  for (const auto* action : {"suspend", "reactivate"}) {
+    const bool suspend = std::string_view{action} == "suspend";
+    routes.add("POST", std::string{"/api/v1/tenants/{tenant_id}/"}.append(action),
+               [&runtime, suspend](request& req, const responder& respond) {
+                 change_tenant(runtime, req, respond,
+                               [suspend](const domain::account_id& by)
+                                 -> std::variant<actors::tenant_command, body_error> {
+                                 if (suspend) return actors::tenant_change::suspend{by};
+                                 return actors::tenant_change::reactivate{by};
+                               });
+               });
+  }
 
   routes.add("GET", "/api/v1/tenants/{tenant_id}",
              [&runtime](request& req, const responder& respond) {

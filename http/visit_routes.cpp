@@ -120,6 +120,8 @@ void add_visit_routes(router& routes, actors::runtime& runtime,
       [&runtime, respond, b](const actors::session_info& s, const domain::tenant& t) {
         if (!t.is_admin(s.account))
           return respond(error_response(403, "forbidden", "only the tenant's admins open visits"));
+        if (t.status == domain::tenant_status::suspended)
+          return respond(error_response(409, "conflict", "tenant " + t.id.str() + " is suspended"));
         if (auto* err = std::get_if<body_error>(b.get())) return respond(error_response(*err));
         const auto& f = std::get<json_fields>(*b);
         std::string endpoint_text, start_text;
@@ -210,6 +212,9 @@ void add_visit_routes(router& routes, actors::runtime& runtime,
           if (!t.is_admin(s.account))
             return respond(
               error_response(403, "forbidden", "only the tenant's admins issue join links"));
+          if (t.status == domain::tenant_status::suspended)
+            return respond(
+              error_response(409, "conflict", "tenant " + t.id.str() + " is suspended"));
           if (auto* err = std::get_if<body_error>(b.get())) return respond(error_response(*err));
           const auto& f = std::get<json_fields>(*b);
           std::string role_text;

@@ -266,6 +266,48 @@ TEST(live, the_visit_list_and_the_tenant_board_follow_the_lobby_and_a_device_che
   EXPECT_EQ(visitd.stop(), 0);
 }
 
+TEST(live, a_stop_closes_open_sockets_first_so_the_patient_is_recorded_as_gone) {
+  started_box box{VISITD_BINARY, "ops", operator_password};
+  auto& c = box.connection;
+  auto set_up = set_up_visit(c);
+  ASSERT_FALSE(HasFailure());
+  const std::string base = "/api/v1/tenants/acme";
+  ws_client staff{box.server.client(),
+                  base + "/visits/" + set_up.visit_id + "/stream",
+                  {{"Cookie", set_up.adm.cookie}}};
+  EXPECT_EQ(field(staff.read(), "type"), "snapshot");
+  ws_client board{box.server.client(), base + "/stream", {{"Cookie", set_up.adm.cookie}}};
+  EXPECT_EQ(field(board.read(), "type"), "snapshot");
+  ws_client patient{box.server.client(), set_up.join_url + "/socket"};
+  EXPECT_EQ(field(patient.read(), "status"), "waiting");
+
+  // Stopped with every socket still open: it must not wait for them forever, and each is told.
+  EXPECT_EQ(box.server.stop(), 0);
+  auto close_code = [](ws_client& ws) -> int {
+    try {
+      for (int i = 0; i < 10; ++i) ws.read();
+    } catch (const socket_closed& closed) {
+      return closed.code;
+    } catch (const std::exception&) {
+    }
+    return -1;
+  };
+  EXPECT_EQ(close_code(patient), 1001);
+  EXPECT_EQ(close_code(board), 1001);
+  EXPECT_EQ(close_code(staff), 1001);
+
+  // The patient's socket closed before the actors stopped: its disconnect is durable.
+  running_server again{VISITD_BINARY, box.data_dir()};
+  again.wait_ready();
+  tls_connection c2{again.client()};
+  auto adm = sign_in(c2, "admin1", admin_password);
+  auto state = c2.request("GET", base + "/visits/" + set_up.visit_id, {}, adm.headers());
+  EXPECT_NE(state.body.find(R"("role":"patient","status":"lobby","connected":false)"),
+            std::string::npos)
+    << state.body;
+  EXPECT_EQ(again.stop(), 0);
+}
+
 TEST(live, forged_links_strangers_and_other_origins_are_refused_before_the_upgrade) {
   started_box box{VISITD_BINARY, "ops", operator_password};
   auto& visitd = box.server;

@@ -302,5 +302,85 @@ TEST(tenants, admins_open_visits_idempotently_and_issue_join_links) {
   EXPECT_EQ(box.server.stop(), 0);
 }
 
+TEST(tenants, the_operator_updates_suspends_and_reactivates_a_tenant_and_each_change_is_audited) {
+  started_box box{VISITD_BINARY, "ops", operator_password};
+  auto& c = box.connection;
+  auto p = make_tenant(c, "acme", "oracle_health");
+  const std::string tenant = "/api/v1/tenants/acme";
+  auto patch = [&](const signed_in_caller& who, const std::string& body) {
+    auto headers = who.headers();
+    headers.emplace_back("Content-Type", "application/json");
+    return c.request("PATCH", tenant, body, headers);
+  };
+
+  // Update: only the given fields change; the admin may not; bad fields are named.
+  auto renamed =
+    patch(p.op, R"({"display_name":"Acme Clinics","approver":")" + p.admin_id + R"("})");
+  ASSERT_EQ(renamed.status, 200) << renamed.body;
+  EXPECT_EQ(json_string_field(renamed.body, "display_name"), "Acme Clinics");
+  EXPECT_EQ(json_string_field(renamed.body, "approver"), p.admin_id);
+  EXPECT_EQ(json_string_field(renamed.body, "region"), "local") << "not given: kept";
+  EXPECT_EQ(patch(p.admin, R"({"display_name":"Mine now"})").status, 403);
+  for (const auto& [body, named] :
+       std::vector<std::pair<std::string, std::string>>{{R"({})", "display_name:"},
+                                                        {R"({"admins":[]})", "admins"},
+                                                        {R"({"region":"eu"})", "region:"},
+                                                        {R"({"approver":""})", "approver"}}) {
+    auto refused = patch(p.op, body);
+    EXPECT_EQ(refused.status, 400) << body << ": " << refused.body;
+    EXPECT_NE(refused.body.find(named), std::string::npos) << body << ": " << refused.body;
+  }
+  auto op_json = p.op.headers();
+  op_json.emplace_back("Content-Type", "application/json");
+  EXPECT_EQ(c.request("PATCH", "/api/v1/tenants/nobody", R"({"display_name":"X"})", op_json).status,
+            404);
+
+  // Suspension: twice is a conflict; while suspended no endpoint changes and no visits.
+  EXPECT_EQ(post_json(c, tenant + "/suspend", "", p.admin.headers()).status, 403);
+  auto suspended = post_json(c, tenant + "/suspend", "", p.op.headers());
+  ASSERT_EQ(suspended.status, 200) << suspended.body;
+  EXPECT_EQ(json_string_field(suspended.body, "status"), "suspended");
+  EXPECT_EQ(post_json(c, tenant + "/suspend", "", p.op.headers()).status, 409);
+  auto endpoint =
+    post_json(c, tenant + "/endpoints", R"({"id":"ep-1",)" + settings + "}", p.admin.headers());
+  EXPECT_EQ(endpoint.status, 409) << endpoint.body;
+  EXPECT_NE(endpoint.body.find("suspended"), std::string::npos) << endpoint.body;
+  auto visit = post_json(
+    c, tenant + "/visits",
+    R"({"endpoint":"ep-1","appointment":"Appointment/1","scheduled_start":"2099-01-01T10:00:00Z"})",
+    p.admin.headers());
+  EXPECT_EQ(visit.status, 409) << visit.body;
+  auto reactivated = post_json(c, tenant + "/reactivate", "", p.op.headers());
+  ASSERT_EQ(reactivated.status, 200) << reactivated.body;
+  EXPECT_EQ(json_string_field(reactivated.body, "status"), "active");
+  EXPECT_EQ(
+    post_json(c, tenant + "/endpoints", R"({"id":"ep-1",)" + settings + "}", p.admin.headers())
+      .status,
+    201);
+
+  // Each change is in the box's audit log with who did it and the tenant before and after.
+  auto audit = c.request("GET", "/api/v1/audit?tenant=_box", {}, p.op.headers());
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  for (const auto* action : {"tenant.update", "tenant.suspend", "tenant.reactivate"})
+    EXPECT_NE(audit.body.find(std::string{"\"action\":\""} + action + "\""), std::string::npos)
+      << action << " in " << audit.body;
+  EXPECT_NE(audit.body.find(R"(\"display_name\":\"Acme Clinics\")"), std::string::npos)
+    << "the after snapshot: " << audit.body;
+  auto tenant_audit = c.request("GET", "/api/v1/audit?tenant=acme", {}, p.admin.headers());
+  EXPECT_NE(tenant_audit.body.find(R"("action":"endpoint.create")"), std::string::npos)
+    << tenant_audit.body;
+
+  // Durable: after kill -9 the tenant is as last changed.
+  EXPECT_EQ(box.server.stop(SIGKILL), 128 + SIGKILL);
+  running_server again{VISITD_BINARY, box.data_dir()};
+  again.wait_ready();
+  tls_connection c2{again.client()};
+  auto op = sign_in(c2, "ops", operator_password);
+  auto got = c2.request("GET", tenant, {}, op.headers());
+  EXPECT_EQ(json_string_field(got.body, "display_name"), "Acme Clinics") << got.body;
+  EXPECT_EQ(json_string_field(got.body, "status"), "active") << got.body;
+  EXPECT_EQ(again.stop(), 0);
+}
+
 }  // namespace
 }  // namespace visitd::test

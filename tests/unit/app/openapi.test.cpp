@@ -26,6 +26,7 @@ public:
                      reply<domain::tenant>) override {}
   void list_tenants(reply<std::vector<domain::tenant>>) override {}
   void get_tenant(domain::tenant_id, reply<domain::tenant>) override {}
+  void change_tenant(domain::tenant_id, actors::tenant_command, reply<domain::tenant>) override {}
   void change_endpoint(domain::tenant_id, actors::endpoint_command,
                        reply<domain::fhir_endpoint>) override {}
   void list_endpoints(domain::tenant_id, reply<std::vector<domain::fhir_endpoint>>) override {}
