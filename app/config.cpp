@@ -63,7 +63,8 @@ po::options_description server_options(config& c, raw_values& raw) {
   add("header-limit", po::value(&l.header_bytes)->default_value(l.header_bytes),
       "largest request header block in bytes (431 beyond)");
   add("idle-timeout", po::value(&raw.idle_timeout_s)->default_value(raw.idle_timeout_s),
-      "seconds a connection may stay silent");
+      "seconds within which each request must be received and answered (and an idle "
+      "keep-alive connection is closed)");
   add("handshake-timeout",
       po::value(&raw.handshake_timeout_s)->default_value(raw.handshake_timeout_s),
       "seconds to complete the TLS handshake");
@@ -140,6 +141,10 @@ domain::result<void> apply_raw(config& c, const raw_values& raw) {
                         c.log_level + "\"");
   if (c.server.io_threads == 0 || c.actor_threads == 0)
     return make_error(errc::invalid_argument, "io-threads and actor-threads must be at least 1");
+  // Zero would expire every request before it is read: the server would answer nothing.
+  if (raw.idle_timeout_s < 1 || raw.handshake_timeout_s < 1)
+    return make_error(errc::invalid_argument,
+                      "idle-timeout and handshake-timeout must be at least 1 second");
   const auto& l = c.server.request_limits;
   if (l.websocket_message_bytes == 0 || l.websocket_send_queue == 0 ||
       raw.websocket_idle_timeout_s < 2)

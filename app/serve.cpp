@@ -144,9 +144,9 @@ int serve(const config& settings) {
             << "  data:      " << fs::absolute(data_dir).lexically_normal().string() << "\n"
             << "  TLS:       " << identity->certificate_path
             << (identity->generated ? " (self-signed, made now)" : "") << "\n"
-            << "  First sign-in: open " << url
-            << "/healthz and accept the self-signed certificate (or trust the PEM above);\n"
-            << "  portal accounts and sign-in are not implemented yet (docs/operations.md).\n"
+            << "  First sign-in: create an operator with `visitd admin create-operator LOGIN`,\n"
+            << "  then POST " << url << "/api/v1/session (docs/operations.md); the certificate\n"
+            << "  is self-signed: trust the PEM above.\n"
             << "  Stop with Ctrl-C or SIGTERM.\n"
             << std::flush;
 

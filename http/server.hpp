@@ -19,8 +19,11 @@ namespace visitd::http {
 struct limits {
   std::size_t body_bytes = std::size_t{1024} * 1024;  ///< Larger request bodies get 413.
   std::size_t header_bytes = std::size_t{16} * 1024;  ///< Larger request headers get 431.
-  std::chrono::seconds idle_timeout{30};              ///< A connection silent this long is closed.
-  std::chrono::seconds handshake_timeout{10};         ///< TLS handshake must finish within this.
+  /// Each request must be read, handled and answered within this (a deadline per request, not
+  /// per byte: a client trickling bytes is cut off too), and a keep-alive connection idle this
+  /// long is closed.
+  std::chrono::seconds idle_timeout{30};
+  std::chrono::seconds handshake_timeout{10};  ///< TLS handshake must finish within this.
   /// Open connections at most; one more is answered 503 (with Retry-After) and closed.
   std::size_t max_connections = 1024;
   /// Requests per second one client address may make on average, and in a burst; beyond, 429

@@ -43,11 +43,16 @@ inline std::string cookie_pair(const std::string& set_cookie, const std::string&
 }
 
 /// A running server whose first operator (`login`, `password`) was made with the CLI before it
-/// started, and a connection to it.
+/// started (with `server_args` such as limits), and a connection to it. Its data dir is
+/// `data_dir()`, to restart a server on the same store.
 struct started_box {
-  started_box(const std::string& binary, const std::string& login, const std::string& password)
-    : server{binary, with_operator(binary, dir.path() / "data", login, password)},
+  started_box(const std::string& binary, const std::string& login, const std::string& password,
+              std::vector<std::string> server_args = {})
+    : server{binary, with_operator(binary, dir.path() / "data", login, password),
+             std::move(server_args)},
       connection{(server.wait_ready(), server.client())} {}
+
+  [[nodiscard]] std::filesystem::path data_dir() const { return dir.path() / "data"; }
 
   temp_dir dir;
   running_server server;

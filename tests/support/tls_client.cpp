@@ -6,7 +6,9 @@
 #include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -140,6 +142,43 @@ http_reply tls_connection::request(
 http_reply tls_connection::raw(const std::string& bytes) {
   write_all(bytes);
   return read_reply();
+}
+
+bool tls_connection::send(const std::string& bytes) {
+  if (bytes.empty()) return true;
+  if (SSL_write(impl_->ssl, bytes.data(), static_cast<int>(bytes.size())) > 0) return true;
+  ERR_clear_error();
+  return false;
+}
+
+bool tls_connection::closed_within(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Non-blocking while we look: a blocking SSL_read would wait past the deadline for a record
+  // (and TLS 1.3 session tickets make a readable socket without application data).
+  const int flags = ::fcntl(impl_->fd, F_GETFL);
+  ::fcntl(impl_->fd, F_SETFL, flags | O_NONBLOCK);
+  bool closed = false;
+  for (;;) {
+    char buffer[16384];
+    int n = SSL_read(impl_->ssl, buffer, sizeof buffer);
+    if (n > 0) {
+      impl_->pending.append(buffer, static_cast<std::size_t>(n));
+      continue;
+    }
+    int err = SSL_get_error(impl_->ssl, n);
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+      ERR_clear_error();  // a clean close, an EOF without close_notify or a reset: all closed
+      closed = true;
+      break;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{impl_->fd, POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(left.count()));
+  }
+  ::fcntl(impl_->fd, F_SETFL, flags);
+  return closed;
 }
 
 http_reply tls_connection::read_reply() {

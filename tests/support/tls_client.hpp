@@ -3,6 +3,7 @@
 // A deliberately simple, blocking HTTPS/1.1 client for tests (OpenSSL only, no Beast): it
 // trusts exactly one pinned certificate and checks the host name or IP against it.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -41,6 +42,14 @@ public:
 
   /// Sends raw bytes and reads one response (for malformed-request tests).
   http_reply raw(const std::string& bytes);
+
+  /// Sends raw bytes without reading anything (slow-client tests). False when the write failed,
+  /// i.e. the server has closed the connection.
+  bool send(const std::string& bytes);
+
+  /// True when the server closes the connection within `timeout` (anything it sent first is
+  /// kept for the next read); false when the connection is still open after `timeout`.
+  bool closed_within(std::chrono::milliseconds timeout);
 
   /// The negotiated protocol, e.g. "TLSv1.3".
   [[nodiscard]] std::string protocol() const;

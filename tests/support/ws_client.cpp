@@ -63,7 +63,10 @@ std::string ws_client::read(std::chrono::milliseconds timeout) {
     impl_->io.run();
     throw std::runtime_error("no message within the timeout");
   }
-  if (*result == websocket::error::closed)
+  // The server's close frame was read: its code, even when our reply to it then failed (a
+  // server that closes on a message too big may reset the connection under the rest of it).
+  if (*result == websocket::error::closed ||
+      impl_->ws->reason().code != websocket::close_code::none)
     throw socket_closed(impl_->ws->reason().code, std::string{impl_->ws->reason().reason.data(),
                                                               impl_->ws->reason().reason.size()});
   if (*result) throw std::runtime_error("websocket read: " + result->message());

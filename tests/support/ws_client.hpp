@@ -39,8 +39,8 @@ public:
   ws_client& operator=(const ws_client&) = delete;
 
   void send(const std::string& text);
-  /// The next text message; throws socket_closed when the server closed, std::runtime_error on
-  /// timeout.
+  /// The next text message; throws socket_closed when the server closed (its close frame
+  /// arrived), std::runtime_error on timeout or any other error.
   std::string read(std::chrono::milliseconds timeout = std::chrono::seconds{5});
   /// Closes normally (1000).
   void close();

@@ -94,6 +94,8 @@ TEST(config, bad_values_and_unknown_keys_name_the_key) {
     {{"--io-threads", "0"}, "io-threads"},
     {{"--max-connections", "0"}, "max-connections"},
     {{"--websocket-idle-timeout", "1"}, "websocket-idle-timeout"},
+    {{"--idle-timeout", "0"}, "idle-timeout"},
+    {{"--handshake-timeout", "0"}, "handshake-timeout"},
     {{"--request-rate", "10", "--request-burst", "5"}, "request-burst"},
     {{"--retention-event-days", "0"}, "retention-event-days"},
     {{"--nonsense", "1"}, "nonsense"},
