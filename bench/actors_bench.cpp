@@ -417,8 +417,18 @@ int latency_main(std::size_t visits, const std::vector<double>& rates) {
   auto env = tenant_environment(system, *db.journal, *db.store);
   auto handles = spawn_visits(system, visit, visits, env);
   double last_p99 = 0;
-  for (auto rate : rates)
+  for (auto rate : rates) {
+    auto before = db.journal->statistics();
     last_p99 = latency_run(system, handles, rate, std::chrono::seconds(2), std::chrono::seconds(8));
+    auto after = db.journal->statistics();
+    auto commits = static_cast<double>(after.commits - before.commits);
+    std::printf(
+      "  journal: %.0f commits, %.1f events per commit, %.0f us writing+syncing per "
+      "commit, %.0f us delivering\n",
+      commits, static_cast<double>(after.appends - before.appends) / commits,
+      static_cast<double>(after.write_micros - before.write_micros) / commits,
+      static_cast<double>(after.deliver_micros - before.deliver_micros) / commits);
+  }
   for (auto& h : handles) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(env->expiry, caf::exit_reason::user_shutdown);
   std::printf("join_to_subscriber_p99_us=%.0f\n", last_p99);
