@@ -31,11 +31,13 @@ struct session_info {
   std::vector<domain::ehr_link> ehr_links;  ///< The EHR user the account is in each tenant.
 };
 
-/// Links `account` to `user` in `tenant` (the caller checked that it may).
+/// Links `account` to `user` in `tenant`; `by` is the admin doing it (the caller checked that
+/// it may), named in the audit entry written with the link.
 struct ehr_link_request {
   domain::account_id account;
   domain::tenant_id tenant;
   domain::ehr_user_id user;
+  domain::account_id by{};
 };
 
 /// An operator's request for a new account.

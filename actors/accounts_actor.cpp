@@ -321,17 +321,30 @@ caf::result<domain::account> link_ehr_user(self_pointer self, const ehr_link_req
   auto after = it->second;
   if (auto ok = domain::link_ehr_user(after, request.tenant, request.user); !ok)
     return to_caf_error(ok.err());
+  // Audited under the tenant: which account acts as which EHR user there, and who said so.
+  std::string before;
+  if (const auto* previous = it->second.ehr_user_in(request.tenant))
+    before = domain::json_text(
+      domain::ehr_link_json(request.account, domain::ehr_link{request.tenant, *previous}));
+  auto audit =
+    domain::make_audit_entry(request.tenant, request.by, "provider.link", request.account.str(),
+                             st.clock(), std::move(before),
+                             domain::json_text(domain::ehr_link_json(
+                               request.account, domain::ehr_link{request.tenant, request.user})));
+  if (!audit) return to_caf_error(audit.err());
+  auto ops = storage::account_ops(&it->second, after);
+  auto audit_write = storage::audit_ops(*audit, st.audit_sequence->next());
+  ops.insert(ops.end(), audit_write.begin(), audit_write.end());
   auto promise = self->make_response_promise<domain::account>();
-  write(self, storage::account_ops(&it->second, after),
-        [self, promise, after](const caf::error& err) mutable {
-          if (err) {
-            promise.deliver(err);
-            return;
-          }
-          self->state.accounts.insert_or_assign(after.id, after);
-          after.password_hash.clear();
-          promise.deliver(std::move(after));
-        });
+  write(self, std::move(ops), [self, promise, after](const caf::error& err) mutable {
+    if (err) {
+      promise.deliver(err);
+      return;
+    }
+    self->state.accounts.insert_or_assign(after.id, after);
+    after.password_hash.clear();
+    promise.deliver(std::move(after));
+  });
   return promise;
 }
 

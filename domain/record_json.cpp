@@ -45,6 +45,10 @@ boost::json::object account_json(const account& a) {
   return {{"id", a.id.str()}, {"login", a.login}, {"operator", a.is_operator}};
 }
 
+boost::json::object ehr_link_json(const account_id& account, const ehr_link& link) {
+  return {{"account", account.str()}, {"tenant", link.tenant.str()}, {"ehr_user", link.user.str()}};
+}
+
 std::string json_text(const boost::json::object& view) {
   return boost::json::serialize(view);
 }

@@ -24,6 +24,9 @@ namespace visitd::domain {
 /// {"id", "login", "operator"}
 [[nodiscard]] boost::json::object account_json(const account& a);
 
+/// {"account", "tenant", "ehr_user"}: an account's link to its EHR user in one tenant.
+[[nodiscard]] boost::json::object ehr_link_json(const account_id& account, const ehr_link& link);
+
 /// The serialized text of a view above (an audit snapshot).
 [[nodiscard]] std::string json_text(const boost::json::object& view);
 

@@ -106,7 +106,7 @@ void add_lobby_routes(router& routes, actors::runtime& runtime) {
             return respond(
               error_response(400, "invalid_field", "ehr_user: " + user_id.err().message));
           runtime.link_ehr_user(
-            {*account_id, t.id, *user_id}, [respond](domain::result<domain::account> a) {
+            {*account_id, t.id, *user_id, s.account}, [respond](domain::result<domain::account> a) {
               if (!a) return respond(error_response(a.err()));
               respond(json_response(200, boost::json::serialize(boost::json::object{
                                            {"id", a->id.str()}, {"login", a->login}})));

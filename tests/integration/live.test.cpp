@@ -123,6 +123,12 @@ TEST(live, a_patient_joins_with_a_link_and_staff_see_each_event_in_order) {
                 R"({"account":")" + admin_id + R"(","ehr_user":"Practitioner/7"})", adm.headers())
         .status,
       200);
+    auto audit = c.request("GET", "/api/v1/audit?tenant=acme", {}, adm.headers());
+    EXPECT_NE(audit.body.find(R"("action":"provider.link","target":")" + admin_id),
+              std::string::npos)
+      << "the link is an admin action: " << audit.body;
+    EXPECT_NE(audit.body.find(R"(\"ehr_user\":\"Practitioner/7\")"), std::string::npos)
+      << audit.body;
     adm = sign_in(c, "admin1", admin_password);  // a session carries the account's links
     ASSERT_EQ(post_json(c, lobby + "/staff/join", "", adm.headers()).status, 200);
     auto admitted = post_json(c, lobby + "/lobby/admit",
