@@ -63,9 +63,12 @@ result<tenant> make_tenant_in(const region_list& regions, tenant_id id,
 result<tenant> update_profile(const tenant& t, std::optional<std::string> display_name,
                               std::optional<std::vector<account_id>> admins,
                               std::optional<account_id> approver) {
+  auto new_admins = t.admins;
+  if (admins) new_admins = std::move(*admins);
+  auto new_approver = t.approver;
+  if (approver) new_approver = std::move(*approver);
   auto updated = make_tenant(t.id, display_name ? *display_name : t.display_name, t.region,
-                             admins ? std::move(*admins) : t.admins,
-                             approver ? std::move(*approver) : t.approver, t.ehr);
+                             std::move(new_admins), std::move(new_approver), t.ehr);
   if (!updated) return updated;
   updated->status = t.status;
   return updated;
