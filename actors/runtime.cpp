@@ -440,16 +440,7 @@ public:
   void subscribe_visit(domain::visit_id id, std::optional<std::uint64_t> after,
                        std::shared_ptr<visit_stream_sink> sink,
                        reply<std::shared_ptr<visit_stream>> done) override {
-    if (stopped_) {
-      done(domain::make_error(domain::errc::unavailable, "actor system is shut down"));
-      return;
-    }
-    auto handle = std::make_shared<forwarder_stream>();
-    auto forwarder =
-      system_.spawn(stream_forwarder, directory_, std::move(id), after, std::move(sink), timeout_,
-                    std::make_shared<reply<std::shared_ptr<visit_stream>>>(std::move(done)),
-                    std::static_pointer_cast<visit_stream>(handle));
-    handle->bind(caf::actor_cast<caf::actor>(forwarder));
+    spawn_forwarder(stream_forwarder, std::move(done), std::move(id), after, std::move(sink));
   }
 
   void list_board(domain::tenant_id tenant, std::optional<domain::department_id> department,
@@ -460,16 +451,8 @@ public:
   void subscribe_board(domain::tenant_id tenant, std::optional<domain::department_id> department,
                        std::shared_ptr<board_stream_sink> sink,
                        reply<std::shared_ptr<visit_stream>> done) override {
-    if (stopped_) {
-      done(domain::make_error(domain::errc::unavailable, "actor system is shut down"));
-      return;
-    }
-    auto handle = std::make_shared<forwarder_stream>();
-    auto forwarder = system_.spawn(
-      board_forwarder, directory_, std::move(tenant), std::move(department), std::move(sink),
-      timeout_, std::make_shared<reply<std::shared_ptr<visit_stream>>>(std::move(done)),
-      std::static_pointer_cast<visit_stream>(handle));
-    handle->bind(caf::actor_cast<caf::actor>(forwarder));
+    spawn_forwarder(board_forwarder, std::move(done), std::move(tenant), std::move(department),
+                    std::move(sink));
   }
 
   void visit_command(domain::visit_id id, domain::command command,
@@ -507,6 +490,22 @@ private:
     }
     system_.spawn(request_bridge<Reply, Handle, Ts...>, target, timeout_, counted(std::move(done)),
                   std::move(xs)...);
+  }
+
+  /// Spawns `forwarder(self, directory, xs..., timeout, done, handle)`, a stream's relay, and
+  /// answers `done` with the handle that stops it.
+  template <class Forwarder, class... Ts>
+  void spawn_forwarder(Forwarder forwarder, reply<std::shared_ptr<visit_stream>> done, Ts... xs) {
+    if (stopped_) {
+      done(domain::make_error(domain::errc::unavailable, "actor system is shut down"));
+      return;
+    }
+    auto handle = std::make_shared<forwarder_stream>();
+    auto spawned =
+      system_.spawn(forwarder, directory_, std::move(xs)..., timeout_,
+                    std::make_shared<reply<std::shared_ptr<visit_stream>>>(std::move(done)),
+                    std::static_pointer_cast<visit_stream>(handle));
+    handle->bind(caf::actor_cast<caf::actor>(spawned));
   }
 
   /// `done`, counted as in flight until it has run (shutdown waits for it).
