@@ -56,4 +56,27 @@ result<void> link_ehr_user(account& a, const tenant_id& tenant, ehr_user_id user
   return {};
 }
 
+result<api_token> make_api_token(std::string id, std::string token_digest, tenant_id tenant,
+                                 account_id owner, std::string_view label, timestamp created_at) {
+  auto invalid = [](std::string message) {
+    return make_error(errc::invalid_argument, std::move(message));
+  };
+  auto id_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  };
+  if (id.size() != 16 || !id.starts_with("tok-") || !std::all_of(id.begin() + 4, id.end(), id_char))
+    return invalid("id: must be tok- and 12 of [A-Za-z0-9_-]");
+  if (token_digest.empty()) return invalid("token_digest: is empty");
+  if (tenant.empty()) return invalid("tenant: is empty");
+  if (owner.empty()) return invalid("owner: is empty");
+  if (label.empty() || label.size() > max_api_token_label_bytes)
+    return invalid("label: must be 1.." + std::to_string(max_api_token_label_bytes) + " bytes");
+  if (std::any_of(label.begin(), label.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+    return invalid("label: must not contain control characters");
+  return api_token{std::move(id),    std::move(token_digest), std::move(tenant),
+                   std::move(owner), std::string{label},      created_at};
+}
+
 }  // namespace visitd::domain

@@ -77,4 +77,26 @@ struct session {
   friend bool operator==(const session&, const session&) = default;
 };
 
+/// An API token for automation: it acts as `owner` (an admin of `tenant` when it was made) in
+/// `tenant` only, never as an operator, until revoked (its record is then removed). Its secret
+/// is shown once, when made; only the secret's digest is kept.
+struct api_token {
+  std::string id;            ///< `tok-` + 12 characters: names it in listings and revocation.
+  std::string token_digest;  ///< Of the secret (auth::token_digest).
+  tenant_id tenant;
+  account_id owner;
+  std::string label;  ///< What it is for: 1..100 bytes, no control characters.
+  timestamp created_at{};
+  friend bool operator==(const api_token&, const api_token&) = default;
+};
+
+inline constexpr std::size_t max_api_token_label_bytes = 100;
+
+/// Validates and returns a token record. `invalid_argument` naming the field for an id not of
+/// the form `tok-` + 12 of `[A-Za-z0-9_-]`, an empty digest, tenant or owner, or a label that is
+/// empty, longer than 100 bytes, or has control characters.
+[[nodiscard]] result<api_token> make_api_token(std::string id, std::string token_digest,
+                                               tenant_id tenant, account_id owner,
+                                               std::string_view label, timestamp created_at);
+
 }  // namespace visitd::domain

@@ -367,7 +367,44 @@ session read_session(reader& r) {
   return s;
 }
 
+void write_api_token(writer& w, const api_token& t) {
+  w.str(t.id);
+  w.str(t.token_digest);
+  w.id(t.tenant);
+  w.id(t.owner);
+  w.str(t.label);
+  w.time(t.created_at);
+}
+
+api_token read_api_token(reader& r) {
+  std::string id{r.str("id")};
+  std::string digest{r.str("token_digest")};
+  auto tenant = r.named_id<tenant_id>("tenant");
+  auto owner = r.named_id<account_id>("owner");
+  std::string label{r.str("label")};
+  auto created_at = r.time("created_at");
+  if (r.failed()) return {};
+  auto made = make_api_token(std::move(id), std::move(digest), std::move(tenant), std::move(owner),
+                             label, created_at);
+  if (!made) {
+    r.fail(made.err().message);
+    return {};
+  }
+  return std::move(made).value();
+}
+
 }  // namespace
+
+std::string encode_record(const api_token& t) {
+  writer w;
+  w.u8(api_token_format_version);
+  write_api_token(w, t);
+  return std::move(w).take();
+}
+
+result<api_token> decode_api_token(std::string_view bytes) {
+  return decode_record<api_token>("api_token", api_token_format_version, bytes, read_api_token);
+}
 
 std::string encode_record(const account& a) {
   writer w;

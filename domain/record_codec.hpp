@@ -27,6 +27,8 @@
 //     varint n, n x (tenant | ehr user) | i64 created_at
 //   session (version 1):
 //     u8 version | token_digest | account | csrf_digest | i64 created_at | i64 expires_at
+//   api_token (version 1):
+//     u8 version | id | token_digest | tenant | owner | label | i64 created_at
 //
 // Decoding validates everything it reads with the domain's own rules, so a decoded record is as
 // valid as one the domain builds: ids are parsed; a tenant goes through `make_tenant`; endpoint
@@ -58,12 +60,15 @@ inline constexpr std::uint8_t visit_report_format_version = 1;
 inline constexpr std::uint8_t audit_entry_format_version = 1;
 inline constexpr std::uint8_t account_format_version = 1;
 inline constexpr std::uint8_t session_format_version = 1;
+inline constexpr std::uint8_t api_token_format_version = 1;
 
 /// Encodes an account. Precondition: valid as `make_account` and `link_ehr_user` keep it.
 [[nodiscard]] std::string encode_record(const account& a);
 
 /// Encodes a session.
 [[nodiscard]] std::string encode_record(const session& s);
+/// Encodes an API token record.
+[[nodiscard]] std::string encode_record(const api_token& t);
 
 /// Encodes a tenant. Precondition: it is valid (as `make_tenant` and the tenant transitions
 /// keep it); otherwise the bytes are written but `decode_tenant` refuses them.
@@ -112,5 +117,8 @@ inline constexpr std::uint8_t session_format_version = 1;
 
 /// Decodes a session: non-empty digests, `expires_at` not before `created_at`.
 [[nodiscard]] result<session> decode_session(std::string_view bytes);
+
+/// Decodes an API token record, with `make_api_token`'s checks.
+[[nodiscard]] result<api_token> decode_api_token(std::string_view bytes);
 
 }  // namespace visitd::domain

@@ -18,6 +18,7 @@ constexpr char account_kind = 'a';
 constexpr char login_kind = 'l';
 constexpr char ehr_link_kind = 'e';
 constexpr char session_kind = 's';
+constexpr char api_token_kind = 't';
 
 std::string key(char kind, std::string_view rest) {
   std::string k(1, kind);
@@ -60,6 +61,14 @@ std::vector<write_op> end_session_ops(std::string_view token_digest) {
   return {{column::accounts, key(session_kind, token_digest), {}, op_kind::erase}};
 }
 
+std::vector<write_op> api_token_ops(const domain::api_token& t) {
+  return {{column::accounts, key(api_token_kind, t.token_digest), domain::encode_record(t)}};
+}
+
+std::vector<write_op> revoke_api_token_ops(std::string_view token_digest) {
+  return {{column::accounts, key(api_token_kind, token_digest), {}, op_kind::erase}};
+}
+
 domain::result<stored_accounts> load_accounts(const store& source) {
   stored_accounts out;
   if (auto ok = scan_records(source, column::accounts, std::string(1, account_kind), "account",
@@ -70,6 +79,11 @@ domain::result<stored_accounts> load_accounts(const store& source) {
   if (auto ok = scan_records(source, column::accounts, std::string(1, session_kind), "session",
                              domain::decode_session,
                              [&](domain::session x) { out.sessions.push_back(std::move(x)); });
+      !ok)
+    return std::move(ok).err();
+  if (auto ok = scan_records(source, column::accounts, std::string(1, api_token_kind), "api token",
+                             domain::decode_api_token,
+                             [&](domain::api_token t) { out.api_tokens.push_back(std::move(t)); });
       !ok)
     return std::move(ok).err();
   return out;

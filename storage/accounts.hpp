@@ -1,7 +1,7 @@
 #pragma once
 
-// Accounts and sessions in the `accounts` column family (docs/storage.md): the records plus two
-// indexes kept in the same write as the record (login -> account, and tenant + EHR user ->
+// Accounts, sessions and API tokens in the `accounts` column family (docs/storage.md): the records
+// plus two indexes kept in the same write as the record (login -> account, and tenant + EHR user ->
 // account), so a sign-in by login and an EHR launch each find the account with one read.
 //
 // Keys: kind byte | ...
@@ -9,6 +9,7 @@
 //   'l' | login                         -> account id
 //   'e' | tenant id | 0x00 | EHR user   -> account id
 //   's' | token digest                  -> session record
+//   't' | token digest                  -> API token record (removed when revoked)
 
 #include "domain/account.hpp"
 #include "domain/error.hpp"
@@ -29,11 +30,15 @@ namespace visitd::storage {
 [[nodiscard]] std::vector<write_op> session_ops(const domain::session& s);
 [[nodiscard]] std::vector<write_op> end_session_ops(std::string_view token_digest);
 
+[[nodiscard]] std::vector<write_op> api_token_ops(const domain::api_token& t);
+[[nodiscard]] std::vector<write_op> revoke_api_token_ops(std::string_view token_digest);
+
 /// Every account and session as stored (the accounts actor starts from them). `storage_failure`
 /// naming the key of a corrupt record.
 struct stored_accounts {
   std::vector<domain::account> accounts;
   std::vector<domain::session> sessions;
+  std::vector<domain::api_token> api_tokens;
 };
 [[nodiscard]] domain::result<stored_accounts> load_accounts(const store& source);
 

@@ -310,6 +310,28 @@ struct codec<session> {
   static std::vector<session> samples() { return session_samples(); }
 };
 
+std::vector<api_token> api_token_samples() {
+  return {
+    must(
+      make_api_token("tok-AAAAAAAAAAAA", "d", make_id<tenant_id>("t"), aid("a"), "x", timestamp{})),
+    must(make_api_token("tok-Zz09_-Zz09_-", std::string(64, 'f'), make_id<tenant_id>("acme"),
+                        aid("admin-1"), "nightly report export", t0)),
+    must(make_api_token("tok-abcdefghijkl", "0e5751c026e543b2",
+                        make_id<tenant_id>(std::string(64, 'q')), aid(std::string(64, 'z')),
+                        std::string(100, 'L'), t0 + 8h)),
+    must(make_api_token("tok-------------", "x", make_id<tenant_id>("acme"), aid("a"),
+                        "caf\xc3\xa9 \xe2\x9c\x93 export", t0 - 24h)),
+  };
+}
+
+template <>
+struct codec<api_token> {
+  static constexpr std::string_view name = "api_token";
+  static constexpr std::uint8_t version = api_token_format_version;
+  static result<api_token> decode(std::string_view b) { return decode_api_token(b); }
+  static std::vector<api_token> samples() { return api_token_samples(); }
+};
+
 template <>
 struct codec<audit_entry> {
   static constexpr std::string_view name = "audit_entry";
@@ -339,8 +361,8 @@ bool mentions(const error& e, std::string_view text) {
 template <class T>
 class record_codec : public ::testing::Test {};
 
-using record_types =
-  ::testing::Types<tenant, fhir_endpoint, visit_info, visit_report, audit_entry, account, session>;
+using record_types = ::testing::Types<tenant, fhir_endpoint, visit_info, visit_report, audit_entry,
+                                      account, session, api_token>;
 
 class record_type_names {
 public:
@@ -443,6 +465,23 @@ TYPED_TEST(record_codec, random_bytes_and_mutations_never_crash_and_stay_canonic
 }
 
 // -- exact layout and field checks -------------------------------------------------------------
+
+TEST(record_codec_layout, api_token_refuses_bad_ids_and_labels) {
+  auto good = api_token_samples()[1];
+  for (const auto* id : {"tok-short", "tik-AAAAAAAAAAAA", "tok-AAAAAAAAAAA!", ""}) {
+    auto bad = good;
+    bad.id = id;
+    EXPECT_TRUE(mentions(decode_error<api_token>(encode_record(bad)), "id:")) << id;
+  }
+  for (const auto& label : {std::string{}, std::string(101, 'x'), std::string{"a\nb"}}) {
+    auto bad = good;
+    bad.label = label;
+    EXPECT_TRUE(mentions(decode_error<api_token>(encode_record(bad)), "label:")) << label;
+  }
+  auto no_digest = good;
+  no_digest.token_digest.clear();
+  EXPECT_TRUE(mentions(decode_error<api_token>(encode_record(no_digest)), "token_digest:"));
+}
 
 TEST(record_codec_layout, account_refuses_two_links_for_one_tenant_and_bad_logins) {
   auto a = account_samples()[2];

@@ -14,7 +14,7 @@ account make_test_account(std::string_view account, std::string_view login) {
   return *a;
 }
 
-TEST_F(store_test, accounts_and_sessions_load_back_after_a_restart) {
+TEST_F(store_test, accounts_sessions_and_api_tokens_load_back_after_a_restart) {
   auto op = make_test_account("op-1", "ops");
   op.is_operator = true;
   auto dr = make_test_account("dr-7", "e12345");
@@ -25,6 +25,14 @@ TEST_F(store_test, accounts_and_sessions_load_back_after_a_restart) {
   ASSERT_TRUE(store_->write(session_ops(s)));
   ASSERT_TRUE(store_->write(session_ops({"digest-2", dr.id, "csrf-2", at(0), at(60)})));
   ASSERT_TRUE(store_->write(end_session_ops("digest-2")));
+  auto token = make_api_token("tok-AAAAAAAAAAAA", "token-digest-1", id<tenant_id>("acme"), dr.id,
+                              "export", at(5));
+  ASSERT_TRUE(token) << token.err().message;
+  ASSERT_TRUE(store_->write(api_token_ops(*token)));
+  auto revoked = make_api_token("tok-BBBBBBBBBBBB", "token-digest-2", id<tenant_id>("acme"), dr.id,
+                                "old", at(6));
+  ASSERT_TRUE(store_->write(api_token_ops(*revoked)));
+  ASSERT_TRUE(store_->write(revoke_api_token_ops("token-digest-2")));
   reopen();
 
   auto loaded = load_accounts(*store_);
@@ -34,6 +42,8 @@ TEST_F(store_test, accounts_and_sessions_load_back_after_a_restart) {
   EXPECT_EQ(loaded->accounts[1], op);
   ASSERT_EQ(loaded->sessions.size(), 1u);
   EXPECT_EQ(loaded->sessions[0], s);
+  ASSERT_EQ(loaded->api_tokens.size(), 1u) << "a revoked token is gone";
+  EXPECT_EQ(loaded->api_tokens[0], *token);
 }
 
 TEST_F(store_test, the_login_index_follows_login_changes) {
