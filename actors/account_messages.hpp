@@ -7,6 +7,7 @@
 #include "domain/ids.hpp"
 #include "domain/time.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,13 +23,36 @@ struct signed_in {
   domain::timestamp expires_at{};
 };
 
-/// Who a session token belongs to.
+/// Who a session token (or an API token) belongs to.
 struct session_info {
   domain::account_id account;
   bool is_operator = false;
   std::string csrf_digest;  ///< Compare `auth::token_digest(header)` with it.
   domain::timestamp expires_at{};
   std::vector<domain::ehr_link> ehr_links;  ///< The EHR user the account is in each tenant.
+  /// Set when the caller used an API token: the one tenant it may act in (never as an operator,
+  /// and with no CSRF check: a bearer token is not sent by browsers on their own).
+  std::optional<domain::tenant_id> token_tenant{};
+};
+
+/// A tenant admin's request for an API token of `tenant`, acting as `by`.
+struct new_api_token {
+  domain::tenant_id tenant;
+  domain::account_id by;
+  std::string label;
+};
+
+/// A new API token: `secret` is shown to the caller once and kept nowhere.
+struct issued_api_token {
+  std::string secret;
+  domain::api_token token;
+};
+
+/// Revocation of token `id` of `tenant` by admin `by`.
+struct api_token_revocation {
+  domain::tenant_id tenant;
+  std::string id;
+  domain::account_id by;
 };
 
 /// Links `account` to `user` in `tenant`; `by` is the admin doing it (the caller checked that

@@ -82,7 +82,8 @@ struct accounts_state {
   password_checker checker;
   std::unordered_map<domain::account_id, domain::account> accounts;
   std::unordered_map<std::string, domain::account_id> by_login;
-  std::unordered_map<std::string, live_session> sessions;  ///< By token digest.
+  std::unordered_map<std::string, live_session> sessions;         ///< By token digest.
+  std::unordered_map<std::string, domain::api_token> api_tokens;  ///< By token digest.
   std::unordered_map<std::string, std::deque<domain::timestamp>> failures_by_login;
   std::unordered_map<std::string, std::deque<domain::timestamp>> failures_by_address;
   pending_writes writes;
@@ -220,6 +221,93 @@ caf::result<session_info> authenticate(self_pointer self, const std::string& tok
     return to_caf_error(domain::errc::unauthenticated, "the account is disabled");
   return session_info{live.stored.account, account->second.is_operator, live.stored.csrf_digest,
                       live.stored.expires_at, account->second.ehr_links};
+}
+
+// -- API tokens -----------------------------------------------------------------------------------
+
+/// What the audit log shows of a token: never its secret or digest.
+std::string token_audit_json(const domain::api_token& t) {
+  return domain::json_text(domain::api_token_json(t));
+}
+
+caf::result<issued_api_token> create_api_token(self_pointer self, const new_api_token& request) {
+  auto& st = self->state;
+  if (!st.accounts.contains(request.by))
+    return to_caf_error(domain::errc::not_found, "no account " + request.by.str());
+  auto secret = "vt_" + auth::random_token();
+  auto made =
+    domain::make_api_token("tok-" + auth::random_token().substr(0, 12), auth::token_digest(secret),
+                           request.tenant, request.by, request.label, st.clock());
+  if (!made) return to_caf_error(made.err());
+  auto audit = domain::make_audit_entry(request.tenant, request.by, "api_token.create", made->id,
+                                        made->created_at, "", token_audit_json(*made));
+  if (!audit) return to_caf_error(audit.err());
+  auto ops = storage::api_token_ops(*made);
+  auto audit_write = storage::audit_ops(*audit, st.audit_sequence->next());
+  ops.insert(ops.end(), audit_write.begin(), audit_write.end());
+  auto promise = self->make_response_promise<issued_api_token>();
+  write(self, std::move(ops),
+        [self, promise,
+         issued = issued_api_token{std::move(secret), *made}](const caf::error& err) mutable {
+          if (err) {
+            promise.deliver(err);
+            return;
+          }
+          self->state.api_tokens.insert_or_assign(issued.token.token_digest, issued.token);
+          promise.deliver(std::move(issued));
+        });
+  return promise;
+}
+
+std::vector<domain::api_token> list_api_tokens(const accounts_state& st,
+                                               const domain::tenant_id& tenant) {
+  std::vector<domain::api_token> out;
+  for (const auto& [digest, t] : st.api_tokens)
+    if (t.tenant == tenant) out.push_back(t);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.created_at != b.created_at ? a.created_at < b.created_at : a.id < b.id;
+  });
+  return out;
+}
+
+caf::result<caf::ok_atom> revoke_api_token(self_pointer self, const api_token_revocation& request) {
+  auto& st = self->state;
+  auto it = std::find_if(st.api_tokens.begin(), st.api_tokens.end(), [&](const auto& kv) {
+    return kv.second.id == request.id && kv.second.tenant == request.tenant;
+  });
+  if (it == st.api_tokens.end())
+    return to_caf_error(domain::errc::not_found, "no API token " + request.id);
+  auto audit = domain::make_audit_entry(request.tenant, request.by, "api_token.revoke", request.id,
+                                        st.clock(), token_audit_json(it->second), "");
+  if (!audit) return to_caf_error(audit.err());
+  auto digest = it->first;
+  // Refused from now on, even before the revocation is durable: a token being revoked must not
+  // be usable meanwhile. Should the write fail, the token stays revoked in memory until restart.
+  st.api_tokens.erase(it);
+  auto ops = storage::revoke_api_token_ops(digest);
+  auto audit_write = storage::audit_ops(*audit, st.audit_sequence->next());
+  ops.insert(ops.end(), audit_write.begin(), audit_write.end());
+  auto promise = self->make_response_promise<caf::ok_atom>();
+  write(self, std::move(ops), [promise](const caf::error& err) mutable {
+    if (err)
+      promise.deliver(err);
+    else
+      promise.deliver(caf::ok_atom::value);
+  });
+  return promise;
+}
+
+caf::result<session_info> authenticate_api_token(self_pointer self, const std::string& secret) {
+  auto& st = self->state;
+  auto it = st.api_tokens.find(auth::token_digest(secret));
+  if (it == st.api_tokens.end())
+    return to_caf_error(domain::errc::unauthenticated, "the API token is not valid");
+  auto account = st.accounts.find(it->second.owner);
+  if (account == st.accounts.end() || account->second.status != domain::account_status::active)
+    return to_caf_error(domain::errc::unauthenticated, "the API token's account is disabled");
+  session_info out{account->first, false, {}, domain::timestamp::max(), account->second.ehr_links};
+  out.token_tenant = it->second.tenant;
+  return out;
 }
 
 caf::result<caf::ok_atom> sign_out(self_pointer self, const std::string& token) {
@@ -363,6 +451,7 @@ accounts_impl::behavior_type accounts_behavior(self_pointer self, const accounts
   // whose last request was before it.
   for (const auto& s : args.stored.sessions)
     st.sessions.emplace(s.token_digest, live_session{s, st.clock()});
+  for (const auto& t : args.stored.api_tokens) st.api_tokens.emplace(t.token_digest, t);
   if (args.detached_checker)
     st.checker = self->system().spawn<caf::detached>(checker_behavior, args.options);
   else
@@ -380,6 +469,18 @@ accounts_impl::behavior_type accounts_behavior(self_pointer self, const accounts
     },
     [self](link_ehr_user_atom, const ehr_link_request& request) {
       return link_ehr_user(self, request);
+    },
+    [self](create_api_token_atom, const new_api_token& request) {
+      return create_api_token(self, request);
+    },
+    [self](list_api_tokens_atom, const domain::tenant_id& tenant) {
+      return list_api_tokens(self->state, tenant);
+    },
+    [self](revoke_api_token_atom, const api_token_revocation& request) {
+      return revoke_api_token(self, request);
+    },
+    [self](authenticate_token_atom, const std::string& secret) {
+      return authenticate_api_token(self, secret);
     },
     [self](journal_ack_atom, std::uint64_t id, const caf::error& err) {
       self->state.writes.complete(id, err);

@@ -17,6 +17,15 @@
 //   (sign_out_atom, session token) -> ok; the session is removed durably. Unknown: ok too.
 //   (create_account_atom, new_account) -> the account (operator only; the actor checks):
 //        login taken -> `conflict`; password rules -> `invalid_argument`.
+//   (create_api_token_atom, new_api_token) -> issued_api_token: a token of the tenant acting as
+//        its admin `by` (the caller checked that `by` is one), durable and audited
+//        (`api_token.create`) before the reply; the secret is in the reply only.
+//   (list_api_tokens_atom, tenant) -> the tenant's tokens (no secrets), oldest first.
+//   (revoke_api_token_atom, api_token_revocation) -> ok once the token is removed durably and
+//        audited (`api_token.revoke`); `not_found` for an id the tenant has not.
+//   (authenticate_token_atom, secret) -> session_info of the token's owner, limited to its tenant
+//        (`token_tenant`), or `unauthenticated` for an unknown or revoked token or an owner that
+//        is gone or disabled.
 //   (link_ehr_user_atom, ehr_link_request) -> the account, linked (durable; the caller checked
 //        the right to do it): `not_found` for an unknown account, `conflict` when the account
 //        is linked to another user in that tenant or another account has that user there.
@@ -49,13 +58,21 @@ using authenticate_atom = caf::atom_constant<caf::atom("aauth")>;
 using sign_out_atom = caf::atom_constant<caf::atom("asignout")>;
 using create_account_atom = caf::atom_constant<caf::atom("acreate")>;
 using link_ehr_user_atom = caf::atom_constant<caf::atom("alink")>;
+using create_api_token_atom = caf::atom_constant<caf::atom("atokmake")>;
+using list_api_tokens_atom = caf::atom_constant<caf::atom("atoklist")>;
+using revoke_api_token_atom = caf::atom_constant<caf::atom("atokrevok")>;
+using authenticate_token_atom = caf::atom_constant<caf::atom("atokauth")>;
 
 using accounts_actor = caf::typed_actor<
   caf::replies_to<sign_in_atom, std::string, std::string, std::string>::with<signed_in>,
   caf::replies_to<authenticate_atom, std::string>::with<session_info>,
   caf::replies_to<sign_out_atom, std::string>::with<caf::ok_atom>,
   caf::replies_to<create_account_atom, new_account>::with<domain::account>,
-  caf::replies_to<link_ehr_user_atom, ehr_link_request>::with<domain::account>>;
+  caf::replies_to<link_ehr_user_atom, ehr_link_request>::with<domain::account>,
+  caf::replies_to<create_api_token_atom, new_api_token>::with<issued_api_token>,
+  caf::replies_to<list_api_tokens_atom, domain::tenant_id>::with<std::vector<domain::api_token>>,
+  caf::replies_to<revoke_api_token_atom, api_token_revocation>::with<caf::ok_atom>,
+  caf::replies_to<authenticate_token_atom, std::string>::with<session_info>>;
 
 struct accounts_options {
   std::chrono::seconds session_lifetime{std::chrono::hours{12}};
@@ -89,3 +106,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::session_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::new_account)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::ehr_link_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::domain::account)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::new_api_token)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::issued_api_token)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::api_token_revocation)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<visitd::domain::api_token>)

@@ -363,6 +363,34 @@ public:
     ask<domain::account>(accounts_, std::move(done), link_ehr_user_atom::value, std::move(request));
   }
 
+  void create_api_token(new_api_token request, reply<issued_api_token> done) override {
+    ask<issued_api_token>(accounts_, std::move(done), create_api_token_atom::value,
+                          std::move(request));
+  }
+
+  void list_api_tokens(domain::tenant_id tenant,
+                       reply<std::vector<domain::api_token>> done) override {
+    ask<std::vector<domain::api_token>>(accounts_, std::move(done), list_api_tokens_atom::value,
+                                        std::move(tenant));
+  }
+
+  void revoke_api_token(api_token_revocation request, completion done) override {
+    ask<caf::ok_atom>(
+      accounts_,
+      [done = std::move(done)](domain::result<caf::ok_atom> r) {
+        if (r)
+          done({});
+        else
+          done(std::move(r).err());
+      },
+      revoke_api_token_atom::value, std::move(request));
+  }
+
+  void authenticate_api_token(std::string secret, reply<session_info> done) override {
+    ask<session_info>(accounts_, std::move(done), authenticate_token_atom::value,
+                      std::move(secret));
+  }
+
   void create_account(new_account request, reply<domain::account> done) override {
     ask<domain::account>(accounts_, std::move(done), create_account_atom::value,
                          std::move(request));

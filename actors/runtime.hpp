@@ -70,6 +70,13 @@ public:
   virtual void sign_out(std::string session_token, completion done) = 0;
   virtual void create_account(new_account request, reply<domain::account> done) = 0;
   virtual void link_ehr_user(ehr_link_request request, reply<domain::account> done) = 0;
+  /// API tokens (actors/accounts_actor.hpp): made, listed and revoked by a tenant's admins;
+  /// `authenticate_api_token` is the look-up of a request carrying one.
+  virtual void create_api_token(new_api_token request, reply<issued_api_token> done) = 0;
+  virtual void list_api_tokens(domain::tenant_id tenant,
+                               reply<std::vector<domain::api_token>> done) = 0;
+  virtual void revoke_api_token(api_token_revocation request, completion done) = 0;
+  virtual void authenticate_api_token(std::string secret, reply<session_info> done) = 0;
 
   /// Tenants (the directory and each tenant's actor). `create_tenant`: `after` is the caller's
   /// JSON of the tenant for the audit entry written with it. `list_tenants`: every tenant's

@@ -7,6 +7,7 @@
 #include "http/session_routes.hpp"
 #include "http/stream_routes.hpp"
 #include "http/tenant_routes.hpp"
+#include "http/token_routes.hpp"
 #include "http/visit_routes.hpp"
 
 namespace visitd::app {
@@ -17,6 +18,7 @@ void add_all_routes(http::router& routes, actors::runtime& runtime,
                           [rt = &runtime](auto done) { rt->probe_readiness(std::move(done)); });
   http::add_session_routes(routes, runtime, session_lifetime);
   http::add_tenant_routes(routes, runtime);
+  http::add_token_routes(routes, runtime);
   http::add_endpoint_routes(routes, runtime);
   http::add_visit_routes(routes, runtime, join_link_key);
   http::add_audit_routes(routes, runtime);

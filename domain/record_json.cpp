@@ -49,6 +49,14 @@ boost::json::object ehr_link_json(const account_id& account, const ehr_link& lin
   return {{"account", account.str()}, {"tenant", link.tenant.str()}, {"ehr_user", link.user.str()}};
 }
 
+boost::json::object api_token_json(const api_token& t) {
+  return {{"id", t.id},
+          {"tenant", t.tenant.str()},
+          {"owner", t.owner.str()},
+          {"label", t.label},
+          {"created_at", format_rfc3339(t.created_at)}};
+}
+
 std::string json_text(const boost::json::object& view) {
   return boost::json::serialize(view);
 }

@@ -27,6 +27,9 @@ namespace visitd::domain {
 /// {"account", "tenant", "ehr_user"}: an account's link to its EHR user in one tenant.
 [[nodiscard]] boost::json::object ehr_link_json(const account_id& account, const ehr_link& link);
 
+/// {"id", "tenant", "owner", "label", "created_at"}: an API token without its secret or digest.
+[[nodiscard]] boost::json::object api_token_json(const api_token& t);
+
 /// The serialized text of a view above (an audit snapshot).
 [[nodiscard]] std::string json_text(const boost::json::object& view);
 

@@ -88,6 +88,7 @@ void add_audit_routes(router& routes, actors::runtime& runtime) {
                      return respond(error_response(*err));
                    const auto& q = std::get<audit_query>(parsed);
                    auto hidden = [] { return error_response(404, "not_found", "no such tenant"); };
+                   if (s.token_tenant && *s.token_tenant != q.tenant) return respond(hidden());
                    if (domain::is_box_tenant(q.tenant)) {
                      if (!s.is_operator) return respond(hidden());
                      return answer(runtime, q, respond);

@@ -54,6 +54,21 @@ void clear_session_cookies(response& res) {
 void with_session(
   actors::runtime& runtime, const request& req, const responder& respond, bool state_changing,
   std::function<void(const actors::session_info&, std::string session_token)> next) {
+  // Automation: an API token instead of a session. It is not a cookie, so a browser never sends
+  // it on its own and there is no CSRF to guard against; its scope (one tenant) is the caller's.
+  if (auto authorization = req.header("Authorization"); !authorization.empty()) {
+    constexpr std::string_view bearer = "Bearer ";
+    if (!authorization.starts_with(bearer))
+      return respond(
+        error_response(401, "unauthenticated", "Authorization must be Bearer <token>"));
+    runtime.authenticate_api_token(
+      std::string{authorization.substr(bearer.size())},
+      [respond, next = std::move(next)](domain::result<actors::session_info> session) {
+        if (!session) return respond(error_response(session.err()));
+        next(*session, std::string{});
+      });
+    return;
+  }
   auto token = cookie_value(req, session_cookie);
   if (!token || token->empty()) {
     respond(error_response(401, "unauthenticated", "sign in first"));
@@ -96,6 +111,8 @@ void with_tenant_member(
                      if (t.err().code == domain::errc::not_found) return respond(not_found());
                      return respond(error_response(t.err()));
                    }
+                   // An API token reaches its own tenant only; others look absent.
+                   if (s.token_tenant && *s.token_tenant != t->id) return respond(not_found());
                    bool member = t->is_admin(s.account) || t->is_approver(s.account);
                    if (!member && !(s.is_operator && !state_changing)) return respond(not_found());
                    next(s, *t);

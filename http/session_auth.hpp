@@ -32,14 +32,18 @@ void clear_session_cookies(response& res);
 
 /// Runs `next` with the caller's session. Answers itself otherwise: 401 without a session or
 /// with an expired one, 403 when `state_changing` and the CSRF header is missing or does not
-/// match. `next` runs on whichever thread the accounts actor answered on.
+/// match. `next` runs on whichever thread the accounts actor answered on. A request with
+/// `Authorization: Bearer <API token>` is authenticated by the token instead (no CSRF check;
+/// `session_info::token_tenant` says the one tenant it may act in; the token passed to `next`
+/// is empty).
 void with_session(actors::runtime& runtime, const request& req, const responder& respond,
                   bool state_changing,
                   std::function<void(const actors::session_info&, std::string session_token)> next);
 
 /// `with_session`, then the tenant named by the path parameter `{tenant_id}`: `next` runs when
-/// the caller is one of its admins or its approver (operators too, for reads). Anyone else, and
-/// an unknown tenant, get the same 404, so tenants cannot be discovered.
+/// the caller is one of its admins or its approver (operators too, for reads). Anyone else, an
+/// API token of another tenant, and an unknown tenant, get the same 404, so tenants cannot be
+/// discovered.
 void with_tenant_member(
   actors::runtime& runtime, request& req, const responder& respond, bool state_changing,
   std::function<void(const actors::session_info&, const domain::tenant&)> next);

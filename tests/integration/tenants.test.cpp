@@ -382,5 +382,69 @@ TEST(tenants, the_operator_updates_suspends_and_reactivates_a_tenant_and_each_ch
   EXPECT_EQ(again.stop(), 0);
 }
 
+TEST(tenants, api_tokens_act_for_their_admin_in_one_tenant_until_revoked_and_survive_restarts) {
+  started_box box{VISITD_BINARY, "ops", operator_password};
+  auto& c = box.connection;
+  auto p = make_tenant(c, "acme", "oracle_health");
+  make_tenant(c, "other", "epic");
+  const std::string tokens = "/api/v1/tenants/acme/api-tokens";
+
+  auto made = post_json(c, tokens, R"({"label":"nightly export"})", p.admin.headers());
+  ASSERT_EQ(made.status, 201) << made.body;
+  const auto secret = json_string_field(made.body, "token");
+  const auto token_id = json_string_field(made.body, "id");
+  EXPECT_EQ(secret.rfind("vt_", 0), 0u) << made.body;
+  EXPECT_EQ(json_string_field(made.body, "owner"), p.admin_id);
+  EXPECT_EQ(post_json(c, tokens, R"({"label":"x"})", p.approver.headers()).status, 403)
+    << "only admins make tokens";
+  EXPECT_EQ(post_json(c, tokens, R"({"label":""})", p.admin.headers()).status, 400);
+  auto listed = c.request("GET", tokens, {}, p.admin.headers());
+  EXPECT_NE(listed.body.find(token_id), std::string::npos) << listed.body;
+  EXPECT_EQ(listed.body.find(secret), std::string::npos) << "secrets are shown once only";
+
+  // The token acts as the admin, in acme only, with no CSRF header and no cookie.
+  header_list bearer{{"Authorization", "Bearer " + secret}};
+  EXPECT_EQ(c.request("GET", "/api/v1/tenants/acme", {}, bearer).status, 200);
+  EXPECT_EQ(c.request("GET", "/api/v1/tenants/other", {}, bearer).status, 404);
+  EXPECT_EQ(c.request("GET", "/api/v1/tenants", {}, bearer).status, 403);
+  EXPECT_EQ(c.request("GET", "/api/v1/audit?tenant=other", {}, bearer).status, 404);
+  auto endpoint =
+    post_json(c, "/api/v1/tenants/acme/endpoints", R"({"id":"ep-1",)" + settings + "}", bearer);
+  EXPECT_EQ(endpoint.status, 201) << endpoint.body;
+  EXPECT_EQ(post_json(c, tokens, R"({"label":"more"})", bearer).status, 403)
+    << "a token cannot make tokens";
+  EXPECT_EQ(
+    c.request("GET", "/api/v1/tenants/acme", {}, {{"Authorization", "Bearer vt_nope"}}).status,
+    401);
+  EXPECT_EQ(c.request("GET", "/api/v1/tenants/acme", {}, {{"Authorization", "Basic eDp5"}}).status,
+            401);
+  auto audit = c.request("GET", "/api/v1/audit?tenant=acme", {}, bearer);
+  EXPECT_NE(audit.body.find(R"("action":"api_token.create","target":")" + token_id),
+            std::string::npos)
+    << audit.body;
+  EXPECT_NE(audit.body.find(R"("actor":")" + p.admin_id + R"(","action":"endpoint.create")"),
+            std::string::npos)
+    << "the token's writes are audited as its admin's: " << audit.body;
+
+  // Revoked: refused at once. Another token survives kill -9 and a restart.
+  auto kept = post_json(c, tokens, R"({"label":"kept"})", p.admin.headers());
+  ASSERT_EQ(kept.status, 201) << kept.body;
+  auto admin_json = p.admin.headers();
+  EXPECT_EQ(c.request("DELETE", tokens + "/" + token_id, {}, admin_json).status, 204);
+  EXPECT_EQ(c.request("GET", "/api/v1/tenants/acme", {}, bearer).status, 401);
+  EXPECT_EQ(c.request("DELETE", tokens + "/" + token_id, {}, admin_json).status, 404);
+  EXPECT_EQ(box.server.stop(SIGKILL), 128 + SIGKILL);
+  running_server again{VISITD_BINARY, box.data_dir()};
+  again.wait_ready();
+  tls_connection c2{again.client()};
+  EXPECT_EQ(c2.request("GET", "/api/v1/tenants/acme", {},
+                       {{"Authorization", "Bearer " + json_string_field(kept.body, "token")}})
+              .status,
+            200);
+  EXPECT_EQ(c2.request("GET", "/api/v1/tenants/acme", {}, bearer).status, 401)
+    << "a revoked token stays revoked";
+  EXPECT_EQ(again.stop(), 0);
+}
+
 }  // namespace
 }  // namespace visitd::test

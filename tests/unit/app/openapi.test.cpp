@@ -22,6 +22,10 @@ public:
   void sign_out(std::string, completion) override {}
   void create_account(actors::new_account, reply<domain::account>) override {}
   void link_ehr_user(actors::ehr_link_request, reply<domain::account>) override {}
+  void create_api_token(actors::new_api_token, reply<actors::issued_api_token>) override {}
+  void list_api_tokens(domain::tenant_id, reply<std::vector<domain::api_token>>) override {}
+  void revoke_api_token(actors::api_token_revocation, completion) override {}
+  void authenticate_api_token(std::string, reply<actors::session_info>) override {}
   void create_tenant(domain::tenant, domain::account_id, std::string,
                      reply<domain::tenant>) override {}
   void list_tenants(reply<std::vector<domain::tenant>>) override {}
