@@ -2,6 +2,7 @@
 
 #include "actors/journal_ack.hpp"
 #include "actors/visit_loader.hpp"
+#include "domain/record_json.hpp"
 #include "storage/audit_log.hpp"
 #include "storage/catalog.hpp"
 #include "storage/journal.hpp"
@@ -441,10 +442,16 @@ void write(self_pointer self, std::vector<storage::write_op> ops, write_continua
                                   st.args.limits.append_timeout);
 }
 
-caf::result<domain::visit_state> open_visit(self_pointer self, const domain::visit_info& info) {
+caf::result<domain::visit_state> open_visit(self_pointer self, const domain::visit_info& info,
+                                            const domain::account_id& by) {
   auto& st = self->state;
   if (st.tenants.find(info.tenant) == st.tenants.end())
     return to_caf_error(domain::errc::not_found, "no tenant " + info.tenant.str());
+  // Checked now, written with the visit: opening a visit is an admin action (`visit.open`).
+  auto audit =
+    domain::make_audit_entry(info.tenant, by, "visit.open", info.id.str(), st.args.clock(), "",
+                             domain::json_text(domain::visit_info_json(info)));
+  if (!audit) return to_caf_error(audit.err());
   if (auto it = st.visits.find(info.id); it != st.visits.end()) {
     if (it->second.tenant != info.tenant)
       return to_caf_error(domain::errc::not_found, "no open visit " + info.id.str());
@@ -463,7 +470,7 @@ caf::result<domain::visit_state> open_visit(self_pointer self, const domain::vis
   // The store may know the id from a visit that has ended (ended visits are not in `visits`).
   self->request(st.loader, st.args.options.request_timeout, visit_exists_atom::value, info.id)
     .then(
-      [self, info](bool exists) {
+      [self, info, entry = std::move(*audit)](bool exists) {
         auto& st = self->state;
         auto it = st.visits.find(info.id);
         if (it == st.visits.end() || it->second.where != phase::opening) return;
@@ -473,7 +480,10 @@ caf::result<domain::visit_state> open_visit(self_pointer self, const domain::vis
           forget(self, info.id);
           return;
         }
-        write(self, storage::open_visit_ops(info), [self, info](const caf::error& err) {
+        auto ops = storage::open_visit_ops(info);
+        auto audit_write = storage::audit_ops(entry, st.args.audit_sequence->next());
+        ops.insert(ops.end(), audit_write.begin(), audit_write.end());
+        write(self, std::move(ops), [self, info](const caf::error& err) {
           auto& st = self->state;
           auto it = st.visits.find(info.id);
           if (it == st.visits.end() || it->second.where != phase::opening) return;
@@ -673,7 +683,21 @@ directory_impl::behavior_type directory_behavior(self_pointer self, const direct
            const domain::endpoint_id& endpoint, domain::revision_number revision) {
       return find_or_spawn_flow(self, flow_key{tenant, endpoint, revision});
     },
-    [self](dir_open_visit_atom, const domain::visit_info& info) { return open_visit(self, info); },
+    [self](dir_open_visit_atom, const domain::visit_info& info, const domain::account_id& by) {
+      return open_visit(self, info, by);
+    },
+    [self](dir_record_audit_atom, const domain::audit_entry& entry) -> caf::result<caf::ok_atom> {
+      auto& st = self->state;
+      auto promise = self->make_response_promise<caf::ok_atom>();
+      write(self, storage::audit_ops(entry, st.args.audit_sequence->next()),
+            [promise](const caf::error& err) mutable {
+              if (err)
+                promise.deliver(err);
+              else
+                promise.deliver(caf::ok_atom::value);
+            });
+      return promise;
+    },
     [self](const domain::visit_id& id, domain::command& cmd) {
       return route<command_reply>(self, id, std::move(cmd));
     },

@@ -25,8 +25,10 @@
 //   (dir_list_tenants_atom)                -> the handles of every tenant (for listings: each
 //                                             tenant actor answers for its own record).
 //   (dir_tenant_atom, tenant id)           -> tenant_handles, or `not_found`.
-//   (dir_open_visit_atom, visit_info)      -> the visit's state: a new visit is created durably;
-//                                             an open one (live or passivated) is looked up.
+//   (dir_open_visit_atom, visit_info, by)  -> the visit's state: a new visit is created durably,
+//                                             with its `visit.open` audit entry naming account
+//                                             `by`; an open one (live or passivated) is looked
+//                                             up.
 //                                             `not_found` for an unknown tenant, `conflict` for
 //                                             an id the store has for an ended visit.
 //   (visit id, X)                          -> as the visit actor answers X (command, subscribe,
@@ -44,6 +46,8 @@
 //                                             one), else folded from the store by the loader
 //                                             (an ended visit); `not_found` for an unknown id,
 //                                             `conflict` once retention removed its events.
+//   (dir_record_audit_atom, entry)         -> ok once the audit entry is durable (for actions
+//                                             that change no record, e.g. issuing a join link).
 //   (dir_read_audit_atom, tenant, from, to, limit)
 //                                          -> audit entries, read by the loader (its thread).
 //   (dir_stats_atom)                       -> directory_stats.
@@ -147,13 +151,16 @@ using dir_stats_atom = caf::atom_constant<caf::atom("dstats")>;
 using dir_approval_flow_atom = caf::atom_constant<caf::atom("dflow")>;
 using dir_read_audit_atom = caf::atom_constant<caf::atom("daudit")>;
 using dir_read_visit_atom = caf::atom_constant<caf::atom("dvread")>;
+using dir_record_audit_atom = caf::atom_constant<caf::atom("dauditadd")>;
 
 using directory = caf::typed_actor<
   caf::replies_to<dir_create_tenant_atom, domain::tenant, domain::account_id,
                   std::string>::with<tenant_handles>,
   caf::replies_to<dir_list_tenants_atom>::with<std::vector<tenant_handles>>,
   caf::replies_to<dir_tenant_atom, domain::tenant_id>::with<tenant_handles>,
-  caf::replies_to<dir_open_visit_atom, domain::visit_info>::with<domain::visit_state>,
+  caf::replies_to<dir_open_visit_atom, domain::visit_info,
+                  domain::account_id>::with<domain::visit_state>,
+  caf::replies_to<dir_record_audit_atom, domain::audit_entry>::with<caf::ok_atom>,
   caf::replies_to<domain::visit_id, domain::command>::with<command_reply>,
   caf::replies_to<domain::visit_id, subscribe_atom, visit_subscriber>::with<std::uint64_t>,
   caf::replies_to<domain::visit_id, resume_atom, visit_subscriber,
@@ -175,6 +182,7 @@ using directory = caf::typed_actor<
 }  // namespace visitd::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::tenant_handles)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::domain::audit_entry)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<visitd::actors::tenant_handles>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::actors::directory_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(visitd::domain::revision_number)

@@ -445,9 +445,22 @@ public:
                  std::move(done), std::move(tenant), list_endpoints_atom::value);
   }
 
-  void open_visit(domain::visit_info info, reply<domain::visit_state> done) override {
+  void open_visit(domain::visit_info info, domain::account_id by,
+                  reply<domain::visit_state> done) override {
     ask<domain::visit_state>(directory_, std::move(done), dir_open_visit_atom::value,
-                             std::move(info));
+                             std::move(info), std::move(by));
+  }
+
+  void record_audit(domain::audit_entry entry, completion done) override {
+    ask<caf::ok_atom>(
+      directory_,
+      [done = std::move(done)](domain::result<caf::ok_atom> r) {
+        if (r)
+          done({});
+        else
+          done(std::move(r).err());
+      },
+      dir_record_audit_atom::value, std::move(entry));
   }
 
   void get_visit(domain::visit_id id, reply<domain::visit_state> done) override {

@@ -97,10 +97,15 @@ public:
                                reply<domain::fhir_endpoint> done) = 0;
   virtual void list_endpoints(domain::tenant_id tenant,
                               reply<std::vector<domain::fhir_endpoint>> done) = 0;
-  /// Visits through the directory: `open_visit` creates one durably or returns the open one with
+  /// Visits through the directory: `open_visit` creates one durably (audited as `by`'s
+  /// `visit.open`) or returns the open one with
   /// that id; `get_visit` answers `not_found` for ids the directory does not serve (unknown or
   /// ended and passivated).
-  virtual void open_visit(domain::visit_info info, reply<domain::visit_state> done) = 0;
+  virtual void open_visit(domain::visit_info info, domain::account_id by,
+                          reply<domain::visit_state> done) = 0;
+  /// Writes an audit entry for an action that changes no record (issuing a join link); `done`
+  /// once it is durable.
+  virtual void record_audit(domain::audit_entry entry, completion done) = 0;
   virtual void get_visit(domain::visit_id id, reply<domain::visit_state> done) = 0;
   /// As get_visit, but an ended visit the directory no longer serves is read from the store.
   virtual void read_visit(domain::visit_id id, reply<domain::visit_state> done) = 0;

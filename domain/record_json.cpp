@@ -57,6 +57,17 @@ boost::json::object api_token_json(const api_token& t) {
           {"created_at", format_rfc3339(t.created_at)}};
 }
 
+boost::json::object visit_info_json(const visit_info& info) {
+  boost::json::object out{{"id", info.id.str()},
+                          {"tenant", info.tenant.str()},
+                          {"endpoint", info.endpoint.str()},
+                          {"scheduled_start", format_rfc3339(info.scheduled_start)}};
+  if (info.appointment) out["appointment"] = info.appointment->str();
+  if (info.encounter) out["encounter"] = info.encounter->str();
+  if (info.department) out["department"] = info.department->str();
+  return out;
+}
+
 std::string json_text(const boost::json::object& view) {
   return boost::json::serialize(view);
 }

@@ -7,6 +7,7 @@
 #include "domain/account.hpp"
 #include "domain/fhir_endpoint.hpp"
 #include "domain/tenant.hpp"
+#include "domain/visit.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -29,6 +30,10 @@ namespace visitd::domain {
 
 /// {"id", "tenant", "owner", "label", "created_at"}: an API token without its secret or digest.
 [[nodiscard]] boost::json::object api_token_json(const api_token& t);
+
+/// {"id", "tenant", "endpoint", "scheduled_start", "appointment"?, "encounter"?, "department"?}:
+/// what a visit is about (no participants).
+[[nodiscard]] boost::json::object visit_info_json(const visit_info& info);
 
 /// The serialized text of a view above (an audit snapshot).
 [[nodiscard]] std::string json_text(const boost::json::object& view);

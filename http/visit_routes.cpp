@@ -2,6 +2,7 @@
 
 #include "auth/join_links.hpp"
 #include "auth/tokens.hpp"
+#include "domain/audit.hpp"
 #include "domain/time_format.hpp"
 #include "http/errors.hpp"
 #include "http/json_body.hpp"
@@ -146,7 +147,7 @@ void add_visit_routes(router& routes, actors::runtime& runtime,
           domain::make_visit_info(id, t.id, *endpoint, appointment, encounter, department, *start);
         if (!info) return respond(error_response(info.err()));
         // The endpoint must exist with an approved revision: visits run against approved URLs.
-        runtime.list_endpoints(t.id, [&runtime, respond, info = *info](
+        runtime.list_endpoints(t.id, [&runtime, respond, info = *info, by = s.account](
                                        domain::result<std::vector<domain::fhir_endpoint>> all) {
           if (!all) return respond(error_response(all.err()));
           auto e = std::find_if(all->begin(), all->end(),
@@ -157,10 +158,10 @@ void add_visit_routes(router& routes, actors::runtime& runtime,
             return respond(error_response(
               409, "conflict", "endpoint " + info.endpoint.str() + " has no approved revision"));
           runtime.get_visit(
-            info.id, [&runtime, respond, info](domain::result<domain::visit_state> existing) {
+            info.id, [&runtime, respond, info, by](domain::result<domain::visit_state> existing) {
               if (existing)
                 return respond(json_response(200, boost::json::serialize(visit_json(*existing))));
-              runtime.open_visit(info, [respond](domain::result<domain::visit_state> opened) {
+              runtime.open_visit(info, by, [respond](domain::result<domain::visit_state> opened) {
                 if (!opened) return respond(error_response(opened.err()));
                 respond(json_response(201, boost::json::serialize(visit_json(*opened))));
               });
@@ -228,7 +229,9 @@ void add_visit_routes(router& routes, actors::runtime& runtime,
             return respond(error_response(400, "invalid_field", "role: must be patient or guest"));
 
           with_visit(
-            runtime, id, respond, t, [respond, &join_link_key, role](const domain::visit_state& v) {
+            runtime, id, respond, t,
+            [&runtime, respond, &join_link_key, role,
+             by = s.account](const domain::visit_state& v) {
               if (v.status == domain::visit_status::ended)
                 return respond(error_response(409, "conflict", "the visit has ended"));
               // Valid until the visit could still be running: start + its max length.
@@ -237,10 +240,26 @@ void add_visit_routes(router& routes, actors::runtime& runtime,
               auto grant = domain::make_join_grant(v.info.id, role, participant, expires);
               if (!grant) return respond(error_response(grant.err()));
               auto token = auth::seal_join_link(join_link_key, *grant);
-              boost::json::object out{{"url", "/join/" + token},
-                                      {"token", token},
-                                      {"expires_at", domain::format_rfc3339(expires)}};
-              respond(json_response(201, boost::json::serialize(out)));
+              // Audited before the link is handed out (never the token itself: it is the
+              // credential): who issued which visit's link, for which role, valid until when.
+              auto audit = domain::make_audit_entry(
+                v.info.tenant, by, "visit.join_link", v.info.id.str(),
+                std::chrono::time_point_cast<domain::duration>(std::chrono::system_clock::now()),
+                "",
+                boost::json::serialize(
+                  boost::json::object{{"visit", v.info.id.str()},
+                                      {"role", domain::to_string(role)},
+                                      {"participant", "p-" + participant.str()},
+                                      {"expires_at", domain::format_rfc3339(expires)}}));
+              if (!audit) return respond(error_response(audit.err()));
+              runtime.record_audit(
+                std::move(*audit), [respond, token, expires](const domain::result<void>& recorded) {
+                  if (!recorded) return respond(error_response(recorded.err()));
+                  boost::json::object out{{"url", "/join/" + token},
+                                          {"token", token},
+                                          {"expires_at", domain::format_rfc3339(expires)}};
+                  respond(json_response(201, boost::json::serialize(out)));
+                });
             });
         });
     });

@@ -293,6 +293,16 @@ TEST(tenants, admins_open_visits_idempotently_and_issue_join_links) {
   EXPECT_EQ(url.find("acme"), std::string::npos) << "the link must be opaque";
   EXPECT_EQ(url.find(id), std::string::npos) << "the link must be opaque";
   EXPECT_EQ(json_string_field(link.body, "expires_at"), "2099-11-25T20:30:00Z");
+  // Both admin actions are audited under the tenant; the link's secret is not in the log.
+  auto audit = c.request("GET", "/api/v1/audit?tenant=acme", {}, p.admin.headers());
+  EXPECT_NE(
+    audit.body.find(R"("actor":")" + p.admin_id + R"(","action":"visit.open","target":")" + id),
+    std::string::npos)
+    << audit.body;
+  EXPECT_NE(audit.body.find(R"("action":"visit.join_link","target":")" + id), std::string::npos)
+    << audit.body;
+  EXPECT_NE(audit.body.find(R"(\"role\":\"patient\")"), std::string::npos) << audit.body;
+  EXPECT_EQ(audit.body.find(url.substr(6)), std::string::npos) << "the token leaked into the log";
   auto provider =
     post_json(c, visits + "/" + id + "/join-links", R"({"role":"provider"})", p.admin.headers());
   EXPECT_EQ(provider.status, 400) << provider.body;

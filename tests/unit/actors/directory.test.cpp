@@ -174,7 +174,8 @@ protected:
 
   domain::visit_state open(std::string_view visit, std::string_view department = "cardio") {
     auto out =
-      ask<domain::visit_state>(dir_open_visit_atom::value, make_info(visit, "t-1", department));
+      ask<domain::visit_state>(dir_open_visit_atom::value, make_info(visit, "t-1", department),
+                               id<domain::account_id>("admin-1"));
     settle();
     EXPECT_TRUE(out->reply) << (out->error ? out->error->message : "no reply");
     return out->reply.value_or(domain::visit_state{});
@@ -217,6 +218,13 @@ TEST_F(directory_test, opens_a_visit_durably_and_routes_commands_to_it) {
   auto state = open("v-1");
   EXPECT_EQ(state.info.id.str(), "v-1");
   EXPECT_TRUE(storage::load_visit_header(*store_, id<domain::visit_id>("v-1")));
+  auto audit = storage::read_audit(*store_, id<domain::tenant_id>("t-1"), domain::timestamp{},
+                                   domain::timestamp::max(), 10);
+  ASSERT_TRUE(audit) << audit.err().message;
+  ASSERT_EQ(audit->size(), 1u) << "the opening is audited with the visit";
+  EXPECT_EQ(audit->front().action, "visit.open");
+  EXPECT_EQ(audit->front().actor, id<domain::account_id>("admin-1"));
+  EXPECT_EQ(audit->front().target, "v-1");
 
   auto joined = command("v-1", join_provider("doc"));
   ASSERT_TRUE(joined->reply) << joined->error->message;
@@ -231,7 +239,8 @@ TEST_F(directory_test, opens_a_visit_durably_and_routes_commands_to_it) {
 TEST_F(directory_test, refuses_unknown_tenants_visits_and_duplicate_tenants) {
   seed_tenant();
   start();
-  auto no_tenant = ask<domain::visit_state>(dir_open_visit_atom::value, make_info("v-1", "t-9"));
+  auto no_tenant = ask<domain::visit_state>(dir_open_visit_atom::value, make_info("v-1", "t-9"),
+                                            id<domain::account_id>("admin-1"));
   ASSERT_TRUE(no_tenant->error);
   EXPECT_EQ(no_tenant->error->code, domain::errc::not_found);
 

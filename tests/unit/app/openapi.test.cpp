@@ -34,7 +34,8 @@ public:
   void change_endpoint(domain::tenant_id, actors::endpoint_command,
                        reply<domain::fhir_endpoint>) override {}
   void list_endpoints(domain::tenant_id, reply<std::vector<domain::fhir_endpoint>>) override {}
-  void open_visit(domain::visit_info, reply<domain::visit_state>) override {}
+  void open_visit(domain::visit_info, domain::account_id, reply<domain::visit_state>) override {}
+  void record_audit(domain::audit_entry, completion) override {}
   void get_visit(domain::visit_id, reply<domain::visit_state>) override {}
   void read_visit(domain::visit_id, reply<domain::visit_state>) override {}
   void subscribe_visit(domain::visit_id, std::optional<std::uint64_t>,
