@@ -53,6 +53,9 @@ po::options_description server_options(config& c, raw_values& raw) {
   add("tls-cert", po::value(&c.tls_cert),
       "PEM certificate chain (default: generated under data-dir/tls)");
   add("tls-key", po::value(&c.tls_key), "PEM private key matching tls-cert");
+  add("public-url", po::value(&c.public_url),
+      "https URL EHRs and browsers reach this box at, for the integration records (default: "
+      "the listener's address)");
   add("io-threads", po::value(&s.io_threads)->default_value(s.io_threads), "socket threads");
   add("actor-threads", po::value(&c.actor_threads)->default_value(c.actor_threads),
       "CAF scheduler threads");

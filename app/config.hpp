@@ -22,6 +22,9 @@ struct config {
   std::string data_dir = "./data";
   std::string tls_cert;  ///< Empty: use (or generate) <data-dir>/tls/cert.pem.
   std::string tls_key;
+  /// The https URL EHRs and browsers reach this box at (integration records are built from it);
+  /// empty: the listener's own address.
+  std::string public_url;
   std::size_t actor_threads = 2;
   storage::durability durability = storage::durability::sync;
   std::string log_level = "info";

@@ -9,11 +9,15 @@
 #include "http/router.hpp"
 
 #include <chrono>
+#include <functional>
+#include <string>
 
 namespace visitd::app {
 
-/// Adds every route. `runtime` and `join_link_key` must outlive `routes`.
+/// Adds every route. `runtime` and `join_link_key` must outlive `routes`; `public_url` gives
+/// the box's public https base URL.
 void add_all_routes(http::router& routes, actors::runtime& runtime,
-                    std::chrono::seconds session_lifetime, const auth::secret_key& join_link_key);
+                    std::chrono::seconds session_lifetime, const auth::secret_key& join_link_key,
+                    std::function<std::string()> public_url);
 
 }  // namespace visitd::app

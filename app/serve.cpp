@@ -19,6 +19,8 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <memory>
+#include <mutex>
 
 namespace visitd::app {
 
@@ -41,6 +43,25 @@ void init_logging(const std::string& level) {
   logger->set_level(spdlog::level::from_str(level));
   spdlog::set_default_logger(logger);
 }
+
+/// The box's public base URL, read by request handlers and set once the listener's port is
+/// known (when none is configured).
+class public_url_holder {
+public:
+  explicit public_url_holder(std::string url) : url_(std::move(url)) {}
+  [[nodiscard]] std::string get() const {
+    std::lock_guard lock{mutex_};
+    return url_;
+  }
+  void set(std::string url) {
+    std::lock_guard lock{mutex_};
+    url_ = std::move(url);
+  }
+
+private:
+  mutable std::mutex mutex_;
+  std::string url_;
+};
 
 std::string url_for(const std::string& address, std::uint16_t port) {
   bool ipv6 = address.find(':') != std::string::npos;
@@ -118,8 +139,11 @@ int serve(const config& settings) {
   auto retention =
     std::make_unique<retention_runner>(**store, settings.retention, settings.retention_interval);
 
+  // The public URL is configured, or the listener's own (known once it listens: port 0).
+  auto public_url = std::make_shared<public_url_holder>(settings.public_url);
   http::router routes;
-  add_all_routes(routes, *runtime, runtime_options.session_lifetime, *join_link_key);
+  add_all_routes(routes, *runtime, runtime_options.session_lifetime, *join_link_key,
+                 [public_url] { return public_url->get(); });
 
   auto server = http::start_server(settings.server, *identity, routes);
   if (!server) {
@@ -131,6 +155,7 @@ int serve(const config& settings) {
   }
 
   auto url = url_for(settings.server.bind_address, (*server)->port());
+  if (settings.public_url.empty()) public_url->set(url);
   auto startup_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - started)
                       .count();

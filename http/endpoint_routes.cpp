@@ -1,5 +1,6 @@
 #include "http/endpoint_routes.hpp"
 
+#include "domain/integration_records.hpp"
 #include "domain/record_json.hpp"
 #include "domain/time_format.hpp"
 #include "http/errors.hpp"
@@ -8,7 +9,9 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <charconv>
+#include <functional>
 #include <memory>
 
 namespace visitd::http {
@@ -70,10 +73,58 @@ std::optional<domain::revision_number> revision_param(request& req) {
   return *r;
 }
 
+boost::json::object record_json(const domain::integration_record& r) {
+  boost::json::array scopes;
+  for (const auto& scope : r.scopes) scopes.emplace_back(scope);
+  boost::json::array parameters;
+  for (const auto& p : r.ehr_parameters)
+    parameters.emplace_back(boost::json::object{{"name", p.name}, {"value", p.value}});
+  return {{"kind", domain::to_string(r.kind)},
+          {"revision", r.revision.value()},
+          {"environment", domain::to_string(r.environment)},
+          {"fhir_base_url", r.fhir_base_url},
+          {"launch_url", r.launch_url},
+          {"redirect_uri", r.redirect_uri},
+          {"client_id", r.client_id},
+          {"jwks_url", r.jwks_url},
+          {"scopes", std::move(scopes)},
+          {"scope", r.scope_string()},
+          {"ehr_parameters", std::move(parameters)}};
+}
+
 }  // namespace
 
-void add_endpoint_routes(router& routes, actors::runtime& runtime) {
+void add_endpoint_routes(router& routes, actors::runtime& runtime,
+                         std::function<std::string()> public_url) {
   const std::string base = "/api/v1/tenants/{tenant_id}/endpoints";
+
+  routes.add(
+    "GET", base + "/{endpoint_id}/revisions/{revision}/integration-records",
+    [&runtime, public_url](request& req, const responder& respond) {
+      auto endpoint = domain::endpoint_id::parse(req.path_params["endpoint_id"]);
+      auto revision = revision_param(req);
+      with_tenant_member(
+        runtime, req, respond, false,
+        [&runtime, respond, endpoint, revision, public_url](const actors::session_info&,
+                                                            const domain::tenant& t) {
+          auto missing = [] { return error_response(404, "not_found", "no such revision"); };
+          if (!endpoint || !revision) return respond(missing());
+          runtime.list_endpoints(
+            t.id, [respond, t, id = *endpoint, number = *revision, public_url,
+                   missing](domain::result<std::vector<domain::fhir_endpoint>> all) {
+              if (!all) return respond(error_response(all.err()));
+              auto e =
+                std::find_if(all->begin(), all->end(), [&](const auto& x) { return x.id == id; });
+              if (e == all->end()) return respond(missing());
+              auto records = domain::make_integration_records(t, *e, number, public_url());
+              if (!records) return respond(error_response(records.err()));
+              boost::json::array items;
+              for (const auto& r : *records) items.emplace_back(record_json(r));
+              respond(json_response(
+                200, boost::json::serialize(boost::json::object{{"records", std::move(items)}})));
+            });
+        });
+    });
 
   routes.add("GET", base, [&runtime](request& req, const responder& respond) {
     with_tenant_member(

@@ -9,6 +9,10 @@
 //   POST .../endpoints/{endpoint_id}/revisions/{revision}/submit
 //   POST .../endpoints/{endpoint_id}/revisions/{revision}/approve
 //   POST .../endpoints/{endpoint_id}/revisions/{revision}/reject
+//   GET  .../endpoints/{endpoint_id}/revisions/{revision}/integration-records
+//        -> the provider, patient and device-test records an EHR analyst enters (launch URL,
+//        redirect URI, JWKS URL, scopes, EHR-specific parameters) of an approved revision; 409
+//        for one not approved (or a suspended tenant).
 // The domain decides who may do what (an admin creates, changes and submits; the approver
 // approves after validating; for oracle_health tenants an admin approves alone): 403 with its
 // reason otherwise, 409 for a revision not in the right state.
@@ -16,9 +20,14 @@
 #include "actors/runtime.hpp"
 #include "http/router.hpp"
 
+#include <functional>
+#include <string>
+
 namespace visitd::http {
 
-/// `runtime` must outlive the routes.
-void add_endpoint_routes(router& routes, actors::runtime& runtime);
+/// `runtime` must outlive the routes. `public_url` gives the box's public https base URL (the
+/// integration records are built from it).
+void add_endpoint_routes(router& routes, actors::runtime& runtime,
+                         std::function<std::string()> public_url);
 
 }  // namespace visitd::http

@@ -184,12 +184,35 @@ TEST(tenants, an_oracle_health_admin_registers_submits_and_approves_an_endpoint_
 
   auto early = post_json(c, endpoints + "/ep-1/revisions/1/approve", "{}", p.admin.headers());
   EXPECT_EQ(early.status, 409) << "a draft cannot be approved: " << early.body;
+  const std::string records = endpoints + "/ep-1/revisions/1/integration-records";
+  EXPECT_EQ(c.request("GET", records, {}, p.admin.headers()).status, 409)
+    << "no integration records for what may not launch";
   auto submitted = post_json(c, endpoints + "/ep-1/revisions/1/submit", "{}", p.admin.headers());
   ASSERT_EQ(submitted.status, 200) << submitted.body;
   auto approved = post_json(c, endpoints + "/ep-1/revisions/1/approve", "{}", p.admin.headers());
   ASSERT_EQ(approved.status, 200) << approved.body;
   EXPECT_NE(approved.body.find(R"("state":"approved")"), std::string::npos) << approved.body;
   EXPECT_NE(approved.body.find(R"("in_force":1)"), std::string::npos) << approved.body;
+
+  // What the EHR analyst enters: three launches, built from this box's own URL.
+  auto entered = c.request("GET", records, {}, p.approver.headers());
+  ASSERT_EQ(entered.status, 200) << entered.body;
+  const auto public_url = "https://127.0.0.1:" + std::to_string(box.server.port());
+  for (const auto* kind : {"provider", "patient", "device-test"})
+    EXPECT_NE(entered.body.find(R"("launch_url":")" + public_url + "/smart/acme/ep-1/launch/" +
+                                kind + "\""),
+              std::string::npos)
+      << kind << ": " << entered.body;
+  EXPECT_NE(entered.body.find(R"("redirect_uri":")" + public_url + "/smart/acme/ep-1/callback\""),
+            std::string::npos)
+    << entered.body;
+  EXPECT_NE(entered.body.find(R"("fhir_base_url":"https://ehr.example.org/fhir/r4")"),
+            std::string::npos)
+    << entered.body;
+  EXPECT_EQ(
+    c.request("GET", endpoints + "/ep-1/revisions/7/integration-records", {}, p.admin.headers())
+      .status,
+    404);
 
   // A change makes revision 2; revision 1 stays in force until 2 is approved.
   auto changed = post_json(

@@ -90,7 +90,8 @@ TEST(openapi, every_route_is_in_the_spec_and_every_spec_operation_is_a_route) {
   no_runtime runtime;
   http::router routes;
   auto key = auth::secret_key::generate();
-  add_all_routes(routes, runtime, std::chrono::hours{12}, key);
+  add_all_routes(routes, runtime, std::chrono::hours{12}, key,
+                 [] { return std::string{"https://visits.example.org"}; });
   std::set<std::string> code;
   for (auto& r : routes.describe()) {
     // The router writes path parameters as {name}; so does OpenAPI.
