@@ -14,13 +14,13 @@ namespace visitd::app {
 
 void add_all_routes(http::router& routes, actors::runtime& runtime,
                     std::chrono::seconds session_lifetime, const auth::secret_key& join_link_key,
-                    std::function<std::string()> public_url) {
+                    const std::function<std::string()>& public_url) {
   http::add_health_routes(routes,
                           [rt = &runtime](auto done) { rt->probe_readiness(std::move(done)); });
   http::add_session_routes(routes, runtime, session_lifetime);
   http::add_tenant_routes(routes, runtime);
   http::add_token_routes(routes, runtime);
-  http::add_endpoint_routes(routes, runtime, std::move(public_url));
+  http::add_endpoint_routes(routes, runtime, public_url);
   http::add_visit_routes(routes, runtime, join_link_key);
   http::add_audit_routes(routes, runtime);
   http::add_stream_routes(routes, runtime, join_link_key);

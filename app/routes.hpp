@@ -18,6 +18,6 @@ namespace visitd::app {
 /// the box's public https base URL.
 void add_all_routes(http::router& routes, actors::runtime& runtime,
                     std::chrono::seconds session_lifetime, const auth::secret_key& join_link_key,
-                    std::function<std::string()> public_url);
+                    const std::function<std::string()>& public_url);
 
 }  // namespace visitd::app

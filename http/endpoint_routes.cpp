@@ -95,7 +95,7 @@ boost::json::object record_json(const domain::integration_record& r) {
 }  // namespace
 
 void add_endpoint_routes(router& routes, actors::runtime& runtime,
-                         std::function<std::string()> public_url) {
+                         const std::function<std::string()>& public_url) {
   const std::string base = "/api/v1/tenants/{tenant_id}/endpoints";
 
   routes.add(

@@ -28,6 +28,6 @@ namespace visitd::http {
 /// `runtime` must outlive the routes. `public_url` gives the box's public https base URL (the
 /// integration records are built from it).
 void add_endpoint_routes(router& routes, actors::runtime& runtime,
-                         std::function<std::string()> public_url);
+                         const std::function<std::string()>& public_url);
 
 }  // namespace visitd::http
