@@ -348,15 +348,7 @@ public:
   }
 
   void sign_out(std::string session_token, completion done) override {
-    ask<caf::ok_atom>(
-      accounts_,
-      [done = std::move(done)](domain::result<caf::ok_atom> r) {
-        if (r)
-          done({});
-        else
-          done(std::move(r).err());
-      },
-      sign_out_atom::value, std::move(session_token));
+    ask_ok(accounts_, std::move(done), sign_out_atom::value, std::move(session_token));
   }
 
   void link_ehr_user(ehr_link_request request, reply<domain::account> done) override {
@@ -375,15 +367,7 @@ public:
   }
 
   void revoke_api_token(api_token_revocation request, completion done) override {
-    ask<caf::ok_atom>(
-      accounts_,
-      [done = std::move(done)](domain::result<caf::ok_atom> r) {
-        if (r)
-          done({});
-        else
-          done(std::move(r).err());
-      },
-      revoke_api_token_atom::value, std::move(request));
+    ask_ok(accounts_, std::move(done), revoke_api_token_atom::value, std::move(request));
   }
 
   void authenticate_api_token(std::string secret, reply<session_info> done) override {
@@ -452,15 +436,7 @@ public:
   }
 
   void record_audit(domain::audit_entry entry, completion done) override {
-    ask<caf::ok_atom>(
-      directory_,
-      [done = std::move(done)](domain::result<caf::ok_atom> r) {
-        if (r)
-          done({});
-        else
-          done(std::move(r).err());
-      },
-      dir_record_audit_atom::value, std::move(entry));
+    ask_ok(directory_, std::move(done), dir_record_audit_atom::value, std::move(entry));
   }
 
   void get_visit(domain::visit_id id, reply<domain::visit_state> done) override {
@@ -531,6 +507,20 @@ private:
     }
     system_.spawn(request_bridge<Reply, Handle, Ts...>, target, timeout_, counted(std::move(done)),
                   std::move(xs)...);
+  }
+
+  /// ask() for requests answered with a plain ok: `done` gets OK or the error.
+  template <class Handle, class... Ts>
+  void ask_ok(const Handle& target, completion done, Ts... xs) {
+    ask<caf::ok_atom>(
+      target,
+      [done = std::move(done)](domain::result<caf::ok_atom> r) {
+        if (r)
+          done({});
+        else
+          done(std::move(r).err());
+      },
+      std::move(xs)...);
   }
 
   /// Spawns `forwarder(self, directory, xs..., timeout, done, handle)`, a stream's relay, and
