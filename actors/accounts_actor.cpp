@@ -243,8 +243,7 @@ caf::result<issued_api_token> create_api_token(self_pointer self, const new_api_
                                         made->created_at, "", token_audit_json(*made));
   if (!audit) return to_caf_error(audit.err());
   auto ops = storage::api_token_ops(*made);
-  auto audit_write = storage::audit_ops(*audit, st.audit_sequence->next());
-  ops.insert(ops.end(), audit_write.begin(), audit_write.end());
+  storage::add_audit_op(ops, *audit, *st.audit_sequence);
   auto promise = self->make_response_promise<issued_api_token>();
   write(self, std::move(ops),
         [self, promise,
@@ -285,8 +284,7 @@ caf::result<caf::ok_atom> revoke_api_token(self_pointer self, const api_token_re
   // be usable meanwhile. Should the write fail, the token stays revoked in memory until restart.
   st.api_tokens.erase(it);
   auto ops = storage::revoke_api_token_ops(digest);
-  auto audit_write = storage::audit_ops(*audit, st.audit_sequence->next());
-  ops.insert(ops.end(), audit_write.begin(), audit_write.end());
+  storage::add_audit_op(ops, *audit, *st.audit_sequence);
   auto promise = self->make_response_promise<caf::ok_atom>();
   write(self, std::move(ops), [promise](const caf::error& err) mutable {
     if (err)
@@ -348,8 +346,7 @@ void store_new_account(self_pointer self, caf::typed_response_promise<domain::ac
     promise.deliver(to_caf_error(audit.err()));
     return;
   }
-  auto audit_write = storage::audit_ops(*audit, st.audit_sequence->next());
-  ops.insert(ops.end(), audit_write.begin(), audit_write.end());
+  storage::add_audit_op(ops, *audit, *st.audit_sequence);
   write(self, std::move(ops), [self, promise, account = *made](const caf::error& err) mutable {
     if (err) {
       promise.deliver(err);
@@ -421,8 +418,7 @@ caf::result<domain::account> link_ehr_user(self_pointer self, const ehr_link_req
                                request.account, domain::ehr_link{request.tenant, request.user})));
   if (!audit) return to_caf_error(audit.err());
   auto ops = storage::account_ops(&it->second, after);
-  auto audit_write = storage::audit_ops(*audit, st.audit_sequence->next());
-  ops.insert(ops.end(), audit_write.begin(), audit_write.end());
+  storage::add_audit_op(ops, *audit, *st.audit_sequence);
   auto promise = self->make_response_promise<domain::account>();
   write(self, std::move(ops), [self, promise, after](const caf::error& err) mutable {
     if (err) {

@@ -481,8 +481,7 @@ caf::result<domain::visit_state> open_visit(self_pointer self, const domain::vis
           return;
         }
         auto ops = storage::open_visit_ops(info);
-        auto audit_write = storage::audit_ops(entry, st.args.audit_sequence->next());
-        ops.insert(ops.end(), audit_write.begin(), audit_write.end());
+        storage::add_audit_op(ops, entry, *st.args.audit_sequence);
         write(self, std::move(ops), [self, info](const caf::error& err) {
           auto& st = self->state;
           auto it = st.visits.find(info.id);
@@ -520,8 +519,7 @@ caf::result<tenant_handles> create_tenant(self_pointer self, const domain::tenan
                                         st.args.clock(), "", after);
   if (!audit) return to_caf_error(audit.err());
   auto ops = storage::tenant_ops(t);
-  auto audit_write = storage::audit_ops(*audit, st.args.audit_sequence->next());
-  ops.insert(ops.end(), audit_write.begin(), audit_write.end());
+  storage::add_audit_op(ops, *audit, *st.args.audit_sequence);
   auto promise = self->make_response_promise<tenant_handles>();
   write(self, std::move(ops), [self, t, promise](const caf::error& err) mutable {
     auto& st = self->state;

@@ -10,6 +10,7 @@
 // Should a type ever need to cross a process boundary, give it an `inspect` overload and
 // `cfg.add_message_type<T>("name")` instead; CAF would then refuse to serialize the unsafe one.
 
+#include "actors/wall_clock.hpp"
 #include "domain/error.hpp"
 #include "domain/events.hpp"
 #include "domain/ids.hpp"
@@ -69,9 +70,6 @@ struct subscriber_dropped {
 };
 
 // -- time ------------------------------------------------------------------------------------
-
-/// The wall clock as the domain counts time: what actors use unless a test passes its own clock.
-[[nodiscard]] domain::timestamp wall_clock_now();
 
 // -- errors ------------------------------------------------------------------------------------
 

@@ -205,8 +205,7 @@ domain::result<prepared_change> prepare(tenant_state& st, const endpoint_command
   auto audit = audit_entry_of(st, command, before, *after);
   if (!audit) return std::move(audit).err();
   prepared_change out{storage::endpoint_ops(before, *after), {}};
-  auto audit_write = storage::audit_ops(*audit, st.audit_sequence->next());
-  out.ops.insert(out.ops.end(), audit_write.begin(), audit_write.end());
+  storage::add_audit_op(out.ops, *audit, *st.audit_sequence);
   out.after = std::move(*after);
   return out;
 }
@@ -235,8 +234,7 @@ domain::result<prepared_change> prepare(tenant_state& st, const tenant_command& 
                              domain::json_text(domain::tenant_json(*after)));
   if (!audit) return std::move(audit).err();
   prepared_change out{storage::tenant_ops(*after), {}};
-  auto audit_write = storage::audit_ops(*audit, st.audit_sequence->next());
-  out.ops.insert(out.ops.end(), audit_write.begin(), audit_write.end());
+  storage::add_audit_op(out.ops, *audit, *st.audit_sequence);
   out.after = std::move(*after);
   return out;
 }

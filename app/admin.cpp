@@ -1,5 +1,6 @@
 #include "app/admin.hpp"
 
+#include "actors/wall_clock.hpp"
 #include "auth/passwords.hpp"
 #include "auth/tokens.hpp"
 #include "domain/account.hpp"
@@ -42,10 +43,6 @@ private:
   bool active_;
   termios saved_{};
 };
-
-domain::timestamp now() {
-  return std::chrono::time_point_cast<domain::duration>(std::chrono::system_clock::now());
-}
 
 }  // namespace
 
@@ -102,7 +99,8 @@ int create_operator(const config& settings, const std::string& typed_login,
 
   // The token alphabet is the id alphabet; 12 characters (72 random bits) are plenty for ids.
   auto id = domain::account_id::parse("op-" + auth::random_token().substr(0, 12));
-  auto account = domain::make_account(std::move(*id), login, std::move(*hash), true, now());
+  auto account =
+    domain::make_account(std::move(*id), login, std::move(*hash), true, actors::wall_clock_now());
   if (!account) {
     err << "visitd: " << account.err().message << "\n";
     return 1;

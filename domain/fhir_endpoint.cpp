@@ -27,12 +27,6 @@ result<void> check_tenant(const fhir_endpoint& endpoint, const tenant& t) {
   return {};
 }
 
-result<void> check_active(const tenant& t) {
-  if (t.status != tenant_status::active)
-    return make_error(errc::conflict, "tenant '" + t.id.str() + "' is suspended");
-  return {};
-}
-
 result<void> require_admin(const tenant& t, const account_id& actor, std::string_view what) {
   if (!t.is_admin(actor))
     return make_error(errc::forbidden, "account '" + actor.str() + "' is not an admin of tenant '" +
@@ -51,7 +45,7 @@ result<void> require_approver(const tenant& t, const account_id& actor, std::str
 /// The checks every transition on an existing endpoint starts with.
 result<void> check_common(const fhir_endpoint& endpoint, const tenant& t) {
   if (auto ok = check_tenant(endpoint, t); !ok) return ok;
-  return check_active(t);
+  return require_active(t);
 }
 
 endpoint_revision* find_mut(fhir_endpoint& endpoint, revision_number number) {
@@ -164,7 +158,7 @@ const endpoint_revision* find_revision(const fhir_endpoint& endpoint,
 
 endpoint_result create_endpoint(const tenant& t, const account_id& actor, endpoint_id id,
                                 endpoint_settings settings, timestamp now) {
-  if (auto ok = check_active(t); !ok) return std::move(ok).err();
+  if (auto ok = require_active(t); !ok) return std::move(ok).err();
   if (auto ok = require_admin(t, actor, "register endpoints"); !ok) return std::move(ok).err();
   if (id.empty()) return make_error(errc::invalid_argument, "endpoint_id is required");
   endpoint_revision first;

@@ -81,8 +81,7 @@ result<std::vector<integration_record>> make_integration_records(const tenant& t
   if (endpoint.tenant != t.id)
     return make_error(errc::invalid_argument, "endpoint '" + endpoint.id.str() +
                                                 "' does not belong to tenant '" + t.id.str() + "'");
-  if (t.status != tenant_status::active)
-    return make_error(errc::conflict, "tenant '" + t.id.str() + "' is suspended");
+  if (auto active = require_active(t); !active) return std::move(active).err();
   auto base = normalize_base_url(public_base_url, "public_base_url", allow_http);
   if (!base) return std::move(base).err();
   const endpoint_revision* rev = find_revision(endpoint, number);

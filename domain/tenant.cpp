@@ -74,6 +74,12 @@ result<tenant> update_profile(const tenant& t, std::optional<std::string> displa
   return updated;
 }
 
+result<void> require_active(const tenant& t) {
+  if (t.status != tenant_status::active)
+    return make_error(errc::conflict, "tenant '" + t.id.str() + "' is suspended");
+  return {};
+}
+
 result<void> suspend(tenant& t) {
   if (t.status == tenant_status::suspended)
     return make_error(errc::conflict, "tenant '" + t.id.str() + "' is already suspended");
@@ -92,8 +98,7 @@ result<void> set_approver(tenant& t, const account_id& actor, account_id approve
   if (!t.is_admin(actor))
     return make_error(errc::forbidden,
                       "only an admin of tenant '" + t.id.str() + "' may name its approver");
-  if (t.status == tenant_status::suspended)
-    return make_error(errc::conflict, "tenant '" + t.id.str() + "' is suspended");
+  if (auto active = require_active(t); !active) return active;
   if (approver.empty()) return make_error(errc::invalid_argument, "approver is required");
   t.approver = std::move(approver);
   return {};

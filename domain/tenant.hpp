@@ -81,6 +81,10 @@ struct tenant {
                                             std::optional<std::vector<account_id>> admins,
                                             std::optional<account_id> approver);
 
+/// OK for an active tenant; `conflict` ("tenant '…' is suspended") otherwise. The one check
+/// every change a suspended tenant may not make goes through.
+[[nodiscard]] result<void> require_active(const tenant& t);
+
 /// Suspends an active tenant (its endpoints cannot change while suspended); `conflict` if it
 /// already is.
 [[nodiscard]] result<void> suspend(tenant& t);

@@ -1,5 +1,6 @@
 #include "http/stream_routes.hpp"
 
+#include "actors/wall_clock.hpp"
 #include "auth/join_links.hpp"
 #include "auth/tokens.hpp"
 #include "domain/time_format.hpp"
@@ -37,6 +38,10 @@ public:
     std::lock_guard lock{mutex_};
     return channel_;
   }
+  /// Sends `o` as one text message, unless the socket has closed.
+  void send(const boost::json::object& o) {
+    if (auto c = channel()) c->send(boost::json::serialize(o));
+  }
   /// Keeps `s` unless the socket already closed (then it is cancelled at once).
   void set_stream(std::shared_ptr<actors::visit_stream> s) {
     std::lock_guard lock{mutex_};
@@ -66,52 +71,53 @@ class staff_sink final : public actors::visit_stream_sink {
 public:
   explicit staff_sink(std::shared_ptr<stream_holder> holder) : holder_(std::move(holder)) {}
   void on_snapshot(const domain::visit_state& s) override {
-    send({{"type", "snapshot"}, {"seq", s.last_seq}, {"visit", visit_json(s)}});
+    holder_->send({{"type", "snapshot"}, {"seq", s.last_seq}, {"visit", visit_json(s)}});
   }
   void on_events(const std::vector<domain::event_envelope>& events) override {
     for (const auto& e : events) {
       auto out = event_json(e);
       out["type"] = "event";
       out["event"] = domain::event_name(e.event);
-      send(out);
+      holder_->send(out);
     }
   }
   void on_dropped(const std::string& reason, std::uint64_t last_seq) override {
-    send({{"type", "dropped"}, {"reason", reason}, {"last_seq", last_seq}});
+    holder_->send({{"type", "dropped"}, {"reason", reason}, {"last_seq", last_seq}});
     if (auto c = holder_->channel()) c->close(close_resubscribe, "resubscribe with ?after=");
   }
 
 private:
-  void send(const boost::json::object& o) {
-    if (auto c = holder_->channel()) c->send(boost::json::serialize(o));
-  }
   std::shared_ptr<stream_holder> holder_;
 };
 
-class staff_listener final : public socket_listener {
+/// The reply of a staff view's subscription: the stream is kept for the socket's life, or the
+/// socket is closed saying why it could not be had.
+std::function<void(domain::result<std::shared_ptr<actors::visit_stream>>)> keep_stream_in(
+  std::shared_ptr<stream_holder> holder) {
+  return [holder = std::move(holder)](domain::result<std::shared_ptr<actors::visit_stream>> s) {
+    if (!s) {
+      if (auto c = holder->channel()) c->close(1011, s.err().message.substr(0, 100));
+      return;
+    }
+    holder->set_stream(std::move(*s));
+  };
+}
+
+/// A staff view (a visit's stream, a tenant's board): subscribes when the socket opens and ends
+/// the subscription when it closes. Staff send nothing on it: they act over REST.
+class view_listener final : public socket_listener {
 public:
-  staff_listener(actors::runtime& runtime, domain::visit_id visit,
-                 std::optional<std::uint64_t> after)
-    : runtime_(runtime), visit_(std::move(visit)), after_(after) {}
+  using subscriber = std::function<void(const std::shared_ptr<stream_holder>&)>;
+  explicit view_listener(subscriber subscribe) : subscribe_(std::move(subscribe)) {}
   void on_open(std::shared_ptr<socket_channel> channel) override {
     holder_->set_channel(std::move(channel));
-    runtime_.subscribe_visit(
-      visit_, after_, std::make_shared<staff_sink>(holder_),
-      [holder = holder_](domain::result<std::shared_ptr<actors::visit_stream>> s) {
-        if (!s) {
-          if (auto c = holder->channel()) c->close(1011, s.err().message.substr(0, 100));
-          return;
-        }
-        holder->set_stream(std::move(*s));
-      });
+    subscribe_(holder_);
   }
-  void on_text(std::string_view) override {}  // staff send commands over REST
+  void on_text(std::string_view) override {}
   void on_close() override { holder_->close(); }
 
 private:
-  actors::runtime& runtime_;
-  domain::visit_id visit_;
-  std::optional<std::uint64_t> after_;
+  subscriber subscribe_;
   std::shared_ptr<stream_holder> holder_ = std::make_shared<stream_holder>();
 };
 
@@ -123,48 +129,18 @@ public:
   void on_snapshot(std::uint64_t seq, const std::vector<actors::visit_summary>& visits) override {
     boost::json::array items;
     for (const auto& v : visits) items.emplace_back(summary_json(v));
-    send({{"type", "snapshot"}, {"seq", seq}, {"visits", std::move(items)}});
+    holder_->send({{"type", "snapshot"}, {"seq", seq}, {"visits", std::move(items)}});
   }
   void on_update(std::uint64_t seq, const actors::visit_summary& v) override {
-    send({{"type", "update"}, {"seq", seq}, {"visit", summary_json(v)}});
+    holder_->send({{"type", "update"}, {"seq", seq}, {"visit", summary_json(v)}});
   }
   void on_dropped(const std::string& reason) override {
-    send({{"type", "dropped"}, {"reason", reason}});
+    holder_->send({{"type", "dropped"}, {"reason", reason}});
     if (auto c = holder_->channel()) c->close(close_resubscribe, "subscribe again");
   }
 
 private:
-  void send(const boost::json::object& o) {
-    if (auto c = holder_->channel()) c->send(boost::json::serialize(o));
-  }
   std::shared_ptr<stream_holder> holder_;
-};
-
-class board_listener final : public socket_listener {
-public:
-  board_listener(actors::runtime& runtime, domain::tenant_id tenant,
-                 std::optional<domain::department_id> department)
-    : runtime_(runtime), tenant_(std::move(tenant)), department_(std::move(department)) {}
-  void on_open(std::shared_ptr<socket_channel> channel) override {
-    holder_->set_channel(std::move(channel));
-    runtime_.subscribe_board(
-      tenant_, department_, std::make_shared<board_sink>(holder_),
-      [holder = holder_](domain::result<std::shared_ptr<actors::visit_stream>> s) {
-        if (!s) {
-          if (auto c = holder->channel()) c->close(1011, s.err().message.substr(0, 100));
-          return;
-        }
-        holder->set_stream(std::move(*s));
-      });
-  }
-  void on_text(std::string_view) override {}
-  void on_close() override { holder_->close(); }
-
-private:
-  actors::runtime& runtime_;
-  domain::tenant_id tenant_;
-  std::optional<domain::department_id> department_;
-  std::shared_ptr<stream_holder> holder_ = std::make_shared<stream_holder>();
 };
 
 // -- patient/guest: the join socket -------------------------------------------------------------
@@ -188,7 +164,7 @@ public:
       domain::apply(*state_, e);
       if (const auto* m = std::get_if<domain::lobby_message>(&e.event);
           m && (!m->to || *m->to == me_))
-        send({{"type", "lobby_message"}, {"text", m->text}});
+        holder_->send({{"type", "lobby_message"}, {"text", m->text}});
     }
     report();
   }
@@ -214,10 +190,7 @@ private:
     last_position_ = position;
     boost::json::object out{{"type", "status"}, {"status", status}};
     if (position > 0) out["position"] = position;
-    send(out);
-  }
-  void send(const boost::json::object& o) {
-    if (auto c = holder_->channel()) c->send(boost::json::serialize(o));
+    holder_->send(out);
   }
 
   std::shared_ptr<stream_holder> holder_;
@@ -262,9 +235,7 @@ public:
   void on_text(std::string_view text) override {
     auto parsed = parse_json_object(text, {"type", "camera", "microphone", "speaker"});
     auto fail = [holder = holder_](std::string_view code, const std::string& message) {
-      if (auto c = holder->channel())
-        c->send(boost::json::serialize(
-          boost::json::object{{"type", "error"}, {"code", code}, {"message", message}}));
+      holder->send({{"type", "error"}, {"code", code}, {"message", message}});
     };
     if (auto* err = std::get_if<body_error>(&parsed)) return fail(err->code, err->message);
     const auto& f = std::get<json_fields>(parsed);
@@ -278,13 +249,12 @@ public:
       if (!f.has(name)) return fail("invalid_field", std::string{name} + ": is required");
       if (auto err = f.optional_bool(name, *out)) return fail(err->code, err->message);
     }
-    runtime_.visit_command(
-      grant_.visit, report, [fail, holder = holder_](const domain::result<std::uint64_t>& seq) {
-        if (!seq) return fail("conflict", seq.err().message);
-        if (auto c = holder->channel())
-          c->send(boost::json::serialize(
-            boost::json::object{{"type", "device_test_recorded"}, {"seq", *seq}}));
-      });
+    runtime_.visit_command(grant_.visit, report,
+                           [fail, holder = holder_](const domain::result<std::uint64_t>& seq) {
+                             if (!seq)
+                               return fail(domain::to_string(seq.err().code), seq.err().message);
+                             holder->send({{"type", "device_test_recorded"}, {"seq", *seq}});
+                           });
   }
   void on_close() override {
     holder_->close();
@@ -338,7 +308,11 @@ void add_stream_routes(router& routes, actors::runtime& runtime,
           runtime.get_visit(*visit, [&runtime, reject, accept, id = *visit, after, tenant = t.id,
                                      missing](domain::result<domain::visit_state> v) {
             if (!v || v->info.tenant != tenant) return reject(missing());
-            accept(std::make_shared<staff_listener>(runtime, id, after));
+            accept(std::make_shared<view_listener>(
+              [&runtime, id, after](const std::shared_ptr<stream_holder>& holder) {
+                runtime.subscribe_visit(id, after, std::make_shared<staff_sink>(holder),
+                                        keep_stream_in(holder));
+              }));
           });
         });
     });
@@ -361,7 +335,11 @@ void add_stream_routes(router& routes, actors::runtime& runtime,
       with_tenant_member(
         runtime, req, decide.reject, false,
         [&runtime, accept, department](const actors::session_info&, const domain::tenant& t) {
-          accept(std::make_shared<board_listener>(runtime, t.id, department));
+          accept(std::make_shared<view_listener>(
+            [&runtime, tenant = t.id, department](const std::shared_ptr<stream_holder>& holder) {
+              runtime.subscribe_board(tenant, department, std::make_shared<board_sink>(holder),
+                                      keep_stream_in(holder));
+            }));
         });
     });
 
@@ -369,7 +347,7 @@ void add_stream_routes(router& routes, actors::runtime& runtime,
                                               request& req, const socket_decision& decide) {
     if (!same_origin(req))
       return decide.reject(error_response(403, "forbidden", "cross-origin WebSocket"));
-    auto now = std::chrono::time_point_cast<domain::duration>(std::chrono::system_clock::now());
+    auto now = actors::wall_clock_now();
     auto grant = auth::open_join_link(join_link_key, req.path_params["token"], now);
     if (!grant) return decide.reject(error_response(grant.err()));
     runtime.get_visit(

@@ -1,5 +1,6 @@
 #include "http/visit_routes.hpp"
 
+#include "actors/wall_clock.hpp"
 #include "auth/join_links.hpp"
 #include "auth/tokens.hpp"
 #include "domain/audit.hpp"
@@ -121,8 +122,8 @@ void add_visit_routes(router& routes, actors::runtime& runtime,
       [&runtime, respond, b](const actors::session_info& s, const domain::tenant& t) {
         if (!t.is_admin(s.account))
           return respond(error_response(403, "forbidden", "only the tenant's admins open visits"));
-        if (t.status == domain::tenant_status::suspended)
-          return respond(error_response(409, "conflict", "tenant " + t.id.str() + " is suspended"));
+        if (auto active = domain::require_active(t); !active)
+          return respond(error_response(active.err()));
         if (auto* err = std::get_if<body_error>(b.get())) return respond(error_response(*err));
         const auto& f = std::get<json_fields>(*b);
         std::string endpoint_text, start_text;
@@ -213,9 +214,8 @@ void add_visit_routes(router& routes, actors::runtime& runtime,
           if (!t.is_admin(s.account))
             return respond(
               error_response(403, "forbidden", "only the tenant's admins issue join links"));
-          if (t.status == domain::tenant_status::suspended)
-            return respond(
-              error_response(409, "conflict", "tenant " + t.id.str() + " is suspended"));
+          if (auto active = domain::require_active(t); !active)
+            return respond(error_response(active.err()));
           if (auto* err = std::get_if<body_error>(b.get())) return respond(error_response(*err));
           const auto& f = std::get<json_fields>(*b);
           std::string role_text;
@@ -243,9 +243,7 @@ void add_visit_routes(router& routes, actors::runtime& runtime,
               // Audited before the link is handed out (never the token itself: it is the
               // credential): who issued which visit's link, for which role, valid until when.
               auto audit = domain::make_audit_entry(
-                v.info.tenant, by, "visit.join_link", v.info.id.str(),
-                std::chrono::time_point_cast<domain::duration>(std::chrono::system_clock::now()),
-                "",
+                v.info.tenant, by, "visit.join_link", v.info.id.str(), actors::wall_clock_now(), "",
                 boost::json::serialize(
                   boost::json::object{{"visit", v.info.id.str()},
                                       {"role", domain::to_string(role)},

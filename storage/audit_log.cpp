@@ -36,6 +36,11 @@ std::vector<write_op> audit_ops(const domain::audit_entry& entry, std::uint32_t 
            domain::encode_record(entry)}};
 }
 
+void add_audit_op(std::vector<write_op>& ops, const domain::audit_entry& entry,
+                  audit_sequence& sequence) {
+  for (auto& op : audit_ops(entry, sequence.next())) ops.push_back(std::move(op));
+}
+
 domain::result<std::vector<domain::audit_entry>> read_audit(const store& source,
                                                             const domain::tenant_id& tenant,
                                                             domain::timestamp from,

@@ -43,6 +43,11 @@ private:
 /// write replaces the earlier.
 [[nodiscard]] std::vector<write_op> audit_ops(const domain::audit_entry& entry, std::uint32_t seq);
 
+/// Appends the op of `entry`, sequenced by `sequence`, to the ops of the change it records, so
+/// both are written in one group.
+void add_audit_op(std::vector<write_op>& ops, const domain::audit_entry& entry,
+                  audit_sequence& sequence);
+
 /// Reads the entries of `tenant` (or `domain::box_tenant()`) with `from` <= at < `to`, oldest
 /// first (same microsecond: by sequence), at most `limit` of them. Times before 1970 count as
 /// 1970. Fails with storage_failure naming the key when a stored entry does not decode, its key
