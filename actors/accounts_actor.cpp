@@ -129,6 +129,46 @@ caf::error wrong_credentials() {
   return to_caf_error(domain::errc::unauthenticated, "login or password is wrong");
 }
 
+/// A new session for `account`, durable before `promise` is delivered.
+void open_session(self_pointer self, caf::typed_response_promise<signed_in> promise,
+                  const domain::account& account, std::string_view how) {
+  auto& st = self->state;
+  auto now = st.clock();
+  signed_in out{auth::random_token(), auth::random_token(), account.id, account.is_operator,
+                now + std::chrono::duration_cast<domain::duration>(st.options.session_lifetime)};
+  domain::session s{auth::token_digest(out.session_token), account.id,
+                    auth::token_digest(out.csrf_token), now, out.expires_at};
+  write(self, storage::session_ops(s),
+        [self, promise, s, out, how = std::string{how}](const caf::error& err) mutable {
+          if (err) {
+            promise.deliver(err);
+            return;
+          }
+          self->state.sessions.insert_or_assign(s.token_digest, live_session{s, s.created_at});
+          spdlog::info("signed in account={} by={}", s.account.str(), how);
+          promise.deliver(std::move(out));
+        });
+}
+
+/// The EHR vouched for `user` (a verified id_token of one of the tenant's approved endpoints):
+/// a session for the active account linked to that user in that tenant, or `not_found` when
+/// none is (the provider links their account once).
+caf::result<signed_in> ehr_sign_in(self_pointer self, const domain::tenant_id& tenant,
+                                   const domain::ehr_user_id& user) {
+  auto& st = self->state;
+  for (const auto& [id, account] : st.accounts) {
+    const auto* linked = account.ehr_user_in(tenant);
+    if (linked == nullptr || *linked != user) continue;
+    if (account.status != domain::account_status::active)
+      return to_caf_error(domain::errc::forbidden, "the linked account is disabled");
+    auto promise = self->make_response_promise<signed_in>();
+    open_session(self, promise, account, "ehr");
+    return promise;
+  }
+  return to_caf_error(domain::errc::not_found,
+                      "no account is linked to EHR user " + user.str() + " in this tenant");
+}
+
 caf::result<signed_in> sign_in(self_pointer self, const std::string& typed_login,
                                const std::string& password, const std::string& address) {
   auto& st = self->state;
@@ -160,24 +200,8 @@ caf::result<signed_in> sign_in(self_pointer self, const std::string& typed_login
           promise.deliver(wrong_credentials());
           return;
         }
-        const auto& account = st.accounts.at(it->second);
-        signed_in out{
-          auth::random_token(), auth::random_token(), account.id, account.is_operator,
-          now + std::chrono::duration_cast<domain::duration>(st.options.session_lifetime)};
-        domain::session s{auth::token_digest(out.session_token), account.id,
-                          auth::token_digest(out.csrf_token), now, out.expires_at};
-        write(self, storage::session_ops(s),
-              [self, promise, s, out, login](const caf::error& err) mutable {
-                if (err) {
-                  promise.deliver(err);
-                  return;
-                }
-                auto& st = self->state;
-                st.sessions.insert_or_assign(s.token_digest, live_session{s, s.created_at});
-                st.failures_by_login.erase(login);
-                spdlog::info("signed in account={}", s.account.str());
-                promise.deliver(std::move(out));
-              });
+        st.failures_by_login.erase(login);
+        open_session(self, std::move(promise), st.accounts.at(it->second), "password");
       },
       [promise](caf::error& err) mutable { promise.deliver(err); });
   return promise;
@@ -465,6 +489,9 @@ accounts_impl::behavior_type accounts_behavior(self_pointer self, const accounts
     },
     [self](link_ehr_user_atom, const ehr_link_request& request) {
       return link_ehr_user(self, request);
+    },
+    [self](ehr_sign_in_atom, const domain::tenant_id& tenant, const domain::ehr_user_id& user) {
+      return ehr_sign_in(self, tenant, user);
     },
     [self](create_api_token_atom, const new_api_token& request) {
       return create_api_token(self, request);

@@ -29,6 +29,9 @@
 //   (link_ehr_user_atom, ehr_link_request) -> the account, linked (durable; the caller checked
 //        the right to do it): `not_found` for an unknown account, `conflict` when the account
 //        is linked to another user in that tenant or another account has that user there.
+//   (ehr_sign_in_atom, tenant, ehr user) -> signed_in: a session for the account linked to that
+//        EHR user in that tenant (the caller verified the EHR's id_token); `not_found` when no
+//        account is linked (the provider must link once), `forbidden` when it is disabled.
 
 #include "actors/account_messages.hpp"
 #include "actors/messages.hpp"
@@ -58,6 +61,7 @@ using authenticate_atom = caf::atom_constant<caf::atom("aauth")>;
 using sign_out_atom = caf::atom_constant<caf::atom("asignout")>;
 using create_account_atom = caf::atom_constant<caf::atom("acreate")>;
 using link_ehr_user_atom = caf::atom_constant<caf::atom("alink")>;
+using ehr_sign_in_atom = caf::atom_constant<caf::atom("aehrsignin")>;
 using create_api_token_atom = caf::atom_constant<caf::atom("atokmake")>;
 using list_api_tokens_atom = caf::atom_constant<caf::atom("atoklist")>;
 using revoke_api_token_atom = caf::atom_constant<caf::atom("atokrevok")>;
@@ -69,6 +73,7 @@ using accounts_actor = caf::typed_actor<
   caf::replies_to<sign_out_atom, std::string>::with<caf::ok_atom>,
   caf::replies_to<create_account_atom, new_account>::with<domain::account>,
   caf::replies_to<link_ehr_user_atom, ehr_link_request>::with<domain::account>,
+  caf::replies_to<ehr_sign_in_atom, domain::tenant_id, domain::ehr_user_id>::with<signed_in>,
   caf::replies_to<create_api_token_atom, new_api_token>::with<issued_api_token>,
   caf::replies_to<list_api_tokens_atom, domain::tenant_id>::with<std::vector<domain::api_token>>,
   caf::replies_to<revoke_api_token_atom, api_token_revocation>::with<caf::ok_atom>,

@@ -62,17 +62,7 @@ using approve_revision_atom = caf::atom_constant<caf::atom("afapprove")>;
 using reject_revision_atom = caf::atom_constant<caf::atom("afreject")>;
 
 // -- messages ----------------------------------------------------------------------------------
-
-/// What the portal needs to send the approver to the EHR's authorize endpoint and to finish the
-/// sign-in: `state`, `nonce` and `code_challenge` go into the authorize URL, `code_verifier` into
-/// the token request, and `state` back into complete_validation.
-struct pending_validation {
-  std::string state;
-  std::string nonce;
-  std::string code_verifier;
-  std::string code_challenge;      ///< S256.
-  domain::timestamp expires_at{};  ///< complete_validation is refused from then on.
-};
+// pending_validation: actors/endpoint_commands.hpp (CAF-free, so the runtime can pass it on).
 
 /// The approval flow's public interface (see the file comment).
 using approval_flow = caf::typed_actor<

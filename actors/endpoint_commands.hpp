@@ -7,6 +7,7 @@
 #include "domain/fhir_endpoint.hpp"
 #include "domain/ids.hpp"
 #include "domain/tenant.hpp"
+#include "domain/time.hpp"
 
 #include <optional>
 #include <string>
@@ -14,6 +15,17 @@
 #include <vector>
 
 namespace visitd::actors {
+
+/// What the portal needs to send the approver to the EHR's authorize endpoint and to finish the
+/// sign-in: `state`, `nonce` and `code_challenge` go into the authorize URL, `code_verifier` into
+/// the token request, and `state` back into complete_validation.
+struct pending_validation {
+  std::string state;
+  std::string nonce;
+  std::string code_verifier;
+  std::string code_challenge;      ///< S256.
+  domain::timestamp expires_at{};  ///< complete_validation is refused from then on.
+};
 
 /// The endpoint changes an admin or approver makes (see domain/fhir_endpoint.hpp for the rules
 /// each one checks). `actor` is the portal account making the change.

@@ -129,21 +129,20 @@ void tenant_request_bridge(caf::event_based_actor* self, const directory& dir,
       [done](caf::error& err) { (*done)(to_domain_error(err)); });
 }
 
-/// The directory's approval flow of a revision, then approve or reject through it.
-void decide_bridge(caf::event_based_actor* self, const directory& dir,
-                   std::chrono::milliseconds timeout,
-                   const std::shared_ptr<runtime::reply<domain::fhir_endpoint>>& done,
-                   const domain::tenant_id& tenant, const domain::endpoint_id& endpoint,
-                   domain::revision_number revision, const domain::account_id& by, bool approve) {
+/// The directory's approval flow of a revision, then one request to it (begin or complete a
+/// validation, approve, reject).
+template <class Reply, class... Ts>
+void flow_bridge(caf::event_based_actor* self, const directory& dir,
+                 std::chrono::milliseconds timeout,
+                 const std::shared_ptr<runtime::reply<Reply>>& done,
+                 const domain::tenant_id& tenant, const domain::endpoint_id& endpoint,
+                 domain::revision_number revision, const Ts&... xs) {
   self->request(dir, timeout, dir_approval_flow_atom::value, tenant, endpoint, revision)
     .then(
-      [self, timeout, done, by, approve](approval_flow& flow) {
-        auto deliver = [done](domain::fhir_endpoint& e) { (*done)(std::move(e)); };
-        auto fail = [done](caf::error& err) { (*done)(to_domain_error(err)); };
-        if (approve)
-          self->request(flow, timeout, approve_revision_atom::value, by).then(deliver, fail);
-        else
-          self->request(flow, timeout, reject_revision_atom::value, by).then(deliver, fail);
+      [self, timeout, done, xs...](approval_flow& flow) {
+        self->request(flow, timeout, xs...)
+          .then([done](Reply& r) { (*done)(std::move(r)); },
+                [done](caf::error& err) { (*done)(to_domain_error(err)); });
       },
       [done](caf::error& err) { (*done)(to_domain_error(err)); });
 }
@@ -351,6 +350,12 @@ public:
     ask_ok(accounts_, std::move(done), sign_out_atom::value, std::move(session_token));
   }
 
+  void ehr_sign_in(domain::tenant_id tenant, domain::ehr_user_id user,
+                   reply<signed_in> done) override {
+    ask<signed_in>(accounts_, std::move(done), ehr_sign_in_atom::value, std::move(tenant),
+                   std::move(user));
+  }
+
   void link_ehr_user(ehr_link_request request, reply<domain::account> done) override {
     ask<domain::account>(accounts_, std::move(done), link_ehr_user_atom::value, std::move(request));
   }
@@ -480,8 +485,33 @@ public:
   void decide_revision(domain::tenant_id tenant, domain::endpoint_id endpoint,
                        domain::revision_number revision, domain::account_id by, bool approve,
                        reply<domain::fhir_endpoint> done) override {
-    spawn_bridge(decide_bridge, std::move(done), std::move(tenant), std::move(endpoint), revision,
-                 std::move(by), approve);
+    if (approve)
+      spawn_bridge(flow_bridge<domain::fhir_endpoint, approve_revision_atom, domain::account_id>,
+                   std::move(done), std::move(tenant), std::move(endpoint), revision,
+                   approve_revision_atom::value, std::move(by));
+    else
+      spawn_bridge(flow_bridge<domain::fhir_endpoint, reject_revision_atom, domain::account_id>,
+                   std::move(done), std::move(tenant), std::move(endpoint), revision,
+                   reject_revision_atom::value, std::move(by));
+  }
+
+  void begin_validation(domain::tenant_id tenant, domain::endpoint_id endpoint,
+                        domain::revision_number revision, domain::account_id approver,
+                        reply<pending_validation> done) override {
+    spawn_bridge(flow_bridge<pending_validation, begin_validation_atom, domain::account_id>,
+                 std::move(done), std::move(tenant), std::move(endpoint), revision,
+                 begin_validation_atom::value, std::move(approver));
+  }
+
+  void complete_validation(domain::tenant_id tenant, domain::endpoint_id endpoint,
+                           domain::revision_number revision, std::string state,
+                           domain::account_id approver, domain::ehr_user_id ehr_user,
+                           reply<domain::fhir_endpoint> done) override {
+    spawn_bridge(flow_bridge<domain::fhir_endpoint, complete_validation_atom, std::string,
+                             domain::account_id, domain::ehr_user_id>,
+                 std::move(done), std::move(tenant), std::move(endpoint), revision,
+                 complete_validation_atom::value, std::move(state), std::move(approver),
+                 std::move(ehr_user));
   }
 
   void shutdown() override {

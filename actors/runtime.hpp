@@ -70,6 +70,8 @@ public:
   virtual void sign_out(std::string session_token, completion done) = 0;
   virtual void create_account(new_account request, reply<domain::account> done) = 0;
   virtual void link_ehr_user(ehr_link_request request, reply<domain::account> done) = 0;
+  virtual void ehr_sign_in(domain::tenant_id tenant, domain::ehr_user_id user,
+                           reply<signed_in> done) = 0;
   /// API tokens (actors/accounts_actor.hpp): made, listed and revoked by a tenant's admins;
   /// `authenticate_api_token` is the look-up of a request carrying one.
   virtual void create_api_token(new_api_token request, reply<issued_api_token> done) = 0;
@@ -138,6 +140,16 @@ public:
   virtual void decide_revision(domain::tenant_id tenant, domain::endpoint_id endpoint,
                                domain::revision_number revision, domain::account_id by,
                                bool approve, reply<domain::fhir_endpoint> done) = 0;
+  /// The approver's EHR sign-in at a revision's URL, through the revision's approval flow
+  /// (actors/approval_flow.hpp): `begin_validation` makes the sign-in's secrets;
+  /// `complete_validation` records the revision validated by `ehr_user` once `state` matches.
+  virtual void begin_validation(domain::tenant_id tenant, domain::endpoint_id endpoint,
+                                domain::revision_number revision, domain::account_id approver,
+                                reply<pending_validation> done) = 0;
+  virtual void complete_validation(domain::tenant_id tenant, domain::endpoint_id endpoint,
+                                   domain::revision_number revision, std::string state,
+                                   domain::account_id approver, domain::ehr_user_id ehr_user,
+                                   reply<domain::fhir_endpoint> done) = 0;
 
   /// Stops all actors and waits for them. Idempotent. Call before closing the store.
   virtual void shutdown() = 0;

@@ -35,6 +35,7 @@ struct raw_values {
     static_cast<std::size_t>(storage::retention_policy{}.audit_entries.count());
   std::size_t retention_interval_minutes = 60;
   std::string regions{config::default_regions};
+  std::vector<std::string> ehr_ca;
 };
 
 // A century: longer is a typo, and it keeps `now - days` far from overflowing.
@@ -56,6 +57,9 @@ po::options_description server_options(config& c, raw_values& raw) {
   add("public-url", po::value(&c.public_url),
       "https URL EHRs and browsers reach this box at, for the integration records (default: "
       "the listener's address)");
+  add("ehr-ca", po::value(&raw.ehr_ca)->composing(),
+      "TENANT=FILE: trust the CA certificates in the PEM FILE for that tenant's EHR, besides "
+      "the system store (repeatable; for test EHRs with a private CA)");
   add("io-threads", po::value(&s.io_threads)->default_value(s.io_threads), "socket threads");
   add("actor-threads", po::value(&c.actor_threads)->default_value(c.actor_threads),
       "CAF scheduler threads");
@@ -132,6 +136,13 @@ domain::result<void> apply_raw(config& c, const raw_values& raw) {
                                                 std::to_string(max_retention_audit_days) +
                                                 "; got " +
                                                 std::to_string(raw.retention_audit_days));
+  for (const auto& entry : raw.ehr_ca) {
+    auto eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size())
+      return make_error(errc::invalid_argument,
+                        "ehr-ca must be TENANT=FILE; got \"" + entry + "\"");
+    c.ehr_ca[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
   // The domain's messages start with "regions", the key's name.
   auto regions = domain::make_region_list(raw.regions);
   if (!regions) return std::move(regions).err();

@@ -10,6 +10,7 @@
 #include "storage/store.hpp"
 
 #include <cstddef>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct config {
   /// The https URL EHRs and browsers reach this box at (integration records are built from it);
   /// empty: the listener's own address.
   std::string public_url;
+  /// Extra CA bundles (PEM files) trusted for one tenant's EHR, on top of the system store: for
+  /// test EHRs with a private CA. Tenant id -> path.
+  std::map<std::string, std::string> ehr_ca;
   std::size_t actor_threads = 2;
   storage::durability durability = storage::durability::sync;
   std::string log_level = "info";

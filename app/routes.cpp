@@ -14,7 +14,8 @@ namespace visitd::app {
 
 void add_all_routes(http::router& routes, actors::runtime& runtime,
                     std::chrono::seconds session_lifetime, const auth::secret_key& join_link_key,
-                    const std::function<std::string()>& public_url) {
+                    const std::function<std::string()>& public_url,
+                    const http::smart_services& smart) {
   http::add_health_routes(routes,
                           [rt = &runtime](auto done) { rt->probe_readiness(std::move(done)); });
   http::add_session_routes(routes, runtime, session_lifetime);
@@ -25,6 +26,7 @@ void add_all_routes(http::router& routes, actors::runtime& runtime,
   http::add_audit_routes(routes, runtime);
   http::add_stream_routes(routes, runtime, join_link_key);
   http::add_lobby_routes(routes, runtime);
+  http::add_smart_routes(routes, runtime, smart, join_link_key);
 }
 
 }  // namespace visitd::app

@@ -4,6 +4,10 @@
 #include "app/retention_runner.hpp"
 #include "app/routes.hpp"
 #include "auth/secret_key.hpp"
+#include "fhir/https_client.hpp"
+#include "fhir/key_ring.hpp"
+#include "fhir/pending_authorizations.hpp"
+#include "fhir/smart_client.hpp"
 #include "http/server.hpp"
 #include "http/tls_identity.hpp"
 #include "storage/accounts.hpp"
@@ -11,6 +15,8 @@
 #include "storage/recovery.hpp"
 #include "storage/store.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -18,9 +24,13 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
 
 namespace visitd::app {
 
@@ -43,6 +53,24 @@ void init_logging(const std::string& level) {
   logger->set_level(spdlog::level::from_str(level));
   spdlog::set_default_logger(logger);
 }
+
+/// The io_context of calls to EHRs and its one thread. Destroying it fails what is still in
+/// flight (the https client answers `unavailable`) and joins the thread.
+struct outbound_io {
+  boost::asio::io_context io;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
+  std::shared_ptr<fhir::https_client> client = fhir::make_https_client(io);
+  std::thread thread{[this] { io.run(); }};
+
+  outbound_io() = default;
+  outbound_io(const outbound_io&) = delete;
+  outbound_io& operator=(const outbound_io&) = delete;
+  ~outbound_io() {
+    client->shutdown();
+    work.reset();
+    thread.join();
+  }
+};
 
 /// The box's public base URL, read by request handlers and set once the listener's port is
 /// known (when none is configured).
@@ -130,6 +158,36 @@ int serve(const config& settings) {
   auto join_link_key = auth::load_or_create_key(data_dir / "keys" / "join-link.key");
   if (!join_link_key) return fail_start("join-link key", join_link_key.err());
 
+  // The public URL is configured, or the listener's own (known once it listens: port 0).
+  auto public_url = std::make_shared<public_url_holder>(settings.public_url);
+
+  // Calls to EHRs run on their own io thread, so a slow EHR never holds a socket thread.
+  auto outbound = std::make_unique<outbound_io>();
+  auto trusted = std::make_shared<std::set<std::string>>();
+  for (const auto& [tenant, path] : settings.ehr_ca) {
+    std::ifstream in{path};
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (!in)
+      return fail_start("ehr-ca",
+                        domain::make_error(domain::errc::invalid_argument, "cannot read " + path));
+    if (auto added = outbound->client->add_trust(tenant, pem.str()); !added)
+      return fail_start("ehr-ca " + path, added.err());
+    trusted->insert(tenant);
+  }
+  auto key_ring = fhir::open_key_ring(data_dir / "keys" / "smart");
+  if (!key_ring) return fail_start("SMART signing keys", key_ring.err());
+  http::smart_services smart{.client = std::make_shared<fhir::smart_client>(outbound->client),
+                             .pending = std::make_shared<fhir::pending_authorizations>(),
+                             .keys = *key_ring,
+                             .public_url = [public_url] { return public_url->get(); },
+                             .trust_for =
+                               [trusted](const domain::tenant_id& t) {
+                                 return trusted->contains(t.str()) ? t.str() : std::string{};
+                               },
+                             .sign_in_ttl = std::chrono::minutes{10},
+                             .clock = {}};
+
   // The single path for durable writes; actors reach it through completions, never blocking.
   auto journal = storage::start_journal(**store);
   actors::runtime_options runtime_options{.actor_threads = settings.actor_threads,
@@ -139,11 +197,10 @@ int serve(const config& settings) {
   auto retention =
     std::make_unique<retention_runner>(**store, settings.retention, settings.retention_interval);
 
-  // The public URL is configured, or the listener's own (known once it listens: port 0).
-  auto public_url = std::make_shared<public_url_holder>(settings.public_url);
   http::router routes;
-  add_all_routes(routes, *runtime, runtime_options.session_lifetime, *join_link_key,
-                 [public_url] { return public_url->get(); });
+  add_all_routes(
+    routes, *runtime, runtime_options.session_lifetime, *join_link_key,
+    [public_url] { return public_url->get(); }, smart);
 
   auto server = http::start_server(settings.server, *identity, routes);
   if (!server) {
@@ -183,6 +240,7 @@ int serve(const config& settings) {
   // Reverse order of start: no new requests, then no actors, then close the store (flushes
   // the WAL). The server object itself goes last: late responders may still post to it.
   (*server)->stop();
+  outbound.reset();
   retention.reset();
   runtime->shutdown();
   journal->stop();  // commits and acknowledges whatever the actors appended last

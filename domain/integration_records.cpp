@@ -104,7 +104,7 @@ result<std::vector<integration_record>> make_integration_records(const tenant& t
     r.launch_url = prefix + "/launch/" + std::string{to_string(kind)};
     r.redirect_uri = prefix + "/callback";
     r.client_id = rev->settings.client_id;
-    r.jwks_url = *base + "/.well-known/jwks.json";
+    r.jwks_url = *base + "/smart/" + t.id.str() + "/jwks.json";
     r.scopes = scopes_for(kind, t.ehr);
     r.ehr_parameters = parameters_for(kind, t.ehr, rev->settings.type);
     records.push_back(std::move(r));

@@ -5,7 +5,7 @@
 // http/):
 //   launch URL    {public}/smart/{tenant}/{endpoint}/launch/{provider|patient|device-test}
 //   redirect URI  {public}/smart/{tenant}/{endpoint}/callback
-//   JWKS          {public}/.well-known/jwks.json  (also used by write-back's private_key_jwt)
+//   JWKS          {public}/smart/{tenant}/jwks.json  (the tenant's keys; write-back uses them too)
 
 #include "domain/error.hpp"
 #include "domain/fhir_endpoint.hpp"

@@ -30,6 +30,8 @@ boost::json::object endpoint_json(const fhir_endpoint& e) {
       {"created_by", r.created_by.str()},  {"created_at", format_rfc3339(r.created_at)},
     };
     if (r.validated_by) rev["validated_by"] = r.validated_by->str();
+    // The EHR user id (a reference such as Practitioner/123), never a name.
+    if (r.validated_as) rev["validated_as"] = r.validated_as->str();
     if (r.validated_at) rev["validated_at"] = format_rfc3339(*r.validated_at);
     if (r.decided_by) rev["decided_by"] = r.decided_by->str();
     if (r.decided_at) rev["decided_at"] = format_rfc3339(*r.decided_at);

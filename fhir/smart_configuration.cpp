@@ -99,8 +99,11 @@ domain::result<smart_configuration> parse_smart_configuration(std::string_view j
   const array_field arrays[] = {
     {"grant_types_supported", &config.grant_types_supported, false},
     {"token_endpoint_auth_methods_supported", &config.token_endpoint_auth_methods_supported, false},
+    {"token_endpoint_auth_signing_alg_values_supported",
+     &config.token_endpoint_auth_signing_alg_values_supported, false},
     {"scopes_supported", &config.scopes_supported, false},
-    {"code_challenge_methods_supported", &config.code_challenge_methods_supported, true},
+    // Not required here: its absence is reported below as what it means (no S256 PKCE).
+    {"code_challenge_methods_supported", &config.code_challenge_methods_supported, false},
     {"capabilities", &config.capabilities, true},
   };
   for (const auto& f : arrays) {
@@ -111,7 +114,8 @@ domain::result<smart_configuration> parse_smart_configuration(std::string_view j
 
   const auto& methods = config.code_challenge_methods_supported;
   if (std::find(methods.begin(), methods.end(), "S256") == methods.end())
-    return field_error("code_challenge_methods_supported", "must include \"S256\"");
+    return field_error("code_challenge_methods_supported",
+                       "must include \"S256\" (SMART 2.x PKCE; visitd never uses \"plain\")");
   return config;
 }
 

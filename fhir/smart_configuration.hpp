@@ -20,6 +20,8 @@ struct smart_configuration {
   std::string token_endpoint;          ///< Required.
   std::vector<std::string> grant_types_supported;
   std::vector<std::string> token_endpoint_auth_methods_supported;
+  /// For private_key_jwt: the assertion algorithms the EHR accepts (SMART 2.x: RS384, ES384).
+  std::vector<std::string> token_endpoint_auth_signing_alg_values_supported;
   std::vector<std::string> scopes_supported;
   std::vector<std::string> code_challenge_methods_supported;  ///< Must contain "S256".
   std::vector<std::string> capabilities;                      ///< Required.

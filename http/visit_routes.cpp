@@ -18,12 +18,7 @@
 
 namespace visitd::http {
 
-namespace {
-
-using body = std::shared_ptr<std::variant<json_fields, body_error>>;
-
-/// The visit id for one EHR reference of one endpoint of one tenant: the same request always
-/// names the same visit, so creating is idempotent without an index (and the id tells nothing).
+// The digest of the three, so creating is idempotent without an index and the id tells nothing.
 domain::visit_id visit_id_for(const domain::tenant_id& tenant, const domain::endpoint_id& endpoint,
                               const domain::fhir_reference& reference) {
   std::string key{tenant.str()};
@@ -32,6 +27,10 @@ domain::visit_id visit_id_for(const domain::tenant_id& tenant, const domain::end
   key.append(reference.str());
   return *domain::visit_id::parse("v-" + auth::token_digest(key).substr(0, 32));
 }
+
+namespace {
+
+using body = std::shared_ptr<std::variant<json_fields, body_error>>;
 
 template <class Id>
 std::optional<body_error> optional_id(const json_fields& f, std::string_view field,

@@ -17,6 +17,12 @@
 
 namespace visitd::http {
 
+/// The visit id for one EHR reference (`Appointment/…` or `Encounter/…`) of one endpoint of one
+/// tenant: opening a visit over the API and launching into it from the EHR name the same visit.
+[[nodiscard]] domain::visit_id visit_id_for(const domain::tenant_id& tenant,
+                                            const domain::endpoint_id& endpoint,
+                                            const domain::fhir_reference& reference);
+
 /// `runtime` and `join_link_key` must outlive the routes.
 void add_visit_routes(router& routes, actors::runtime& runtime,
                       const auth::secret_key& join_link_key);

@@ -51,6 +51,12 @@ public:
                   reply<std::vector<domain::audit_entry>>) override {}
   void decide_revision(domain::tenant_id, domain::endpoint_id, domain::revision_number,
                        domain::account_id, bool, reply<domain::fhir_endpoint>) override {}
+  void ehr_sign_in(domain::tenant_id, domain::ehr_user_id, reply<actors::signed_in>) override {}
+  void begin_validation(domain::tenant_id, domain::endpoint_id, domain::revision_number,
+                        domain::account_id, reply<actors::pending_validation>) override {}
+  void complete_validation(domain::tenant_id, domain::endpoint_id, domain::revision_number,
+                           std::string, domain::account_id, domain::ehr_user_id,
+                           reply<domain::fhir_endpoint>) override {}
   void shutdown() override {}
 };
 
@@ -90,8 +96,9 @@ TEST(openapi, every_route_is_in_the_spec_and_every_spec_operation_is_a_route) {
   no_runtime runtime;
   http::router routes;
   auto key = auth::secret_key::generate();
-  add_all_routes(routes, runtime, std::chrono::hours{12}, key,
-                 [] { return std::string{"https://visits.example.org"}; });
+  add_all_routes(
+    routes, runtime, std::chrono::hours{12}, key,
+    [] { return std::string{"https://visits.example.org"}; }, http::smart_services{});
   std::set<std::string> code;
   for (auto& r : routes.describe()) {
     // The router writes path parameters as {name}; so does OpenAPI.

@@ -59,7 +59,7 @@ TEST(integration_records, three_launches_with_urls_and_client) {
   EXPECT_EQ(provider.kind, launch_kind::provider);
   EXPECT_EQ(provider.launch_url, "https://visits.example.org/smart/acme/ep1/launch/provider");
   EXPECT_EQ(provider.redirect_uri, "https://visits.example.org/smart/acme/ep1/callback");
-  EXPECT_EQ(provider.jwks_url, "https://visits.example.org/.well-known/jwks.json");
+  EXPECT_EQ(provider.jwks_url, "https://visits.example.org/smart/acme/jwks.json");
   EXPECT_EQ(provider.client_id, "client-1");
   EXPECT_EQ(provider.fhir_base_url, "https://ehr.example/fhir/r4");
   EXPECT_EQ(provider.environment, fhir_environment::test);

@@ -1,0 +1,279 @@
+#include "http/smart_routes.hpp"
+
+#include "domain/record_json.hpp"
+#include "domain/time_format.hpp"
+#include "fhir/authorization_secrets.hpp"
+#include "fhir/jose.hpp"
+#include "http/errors.hpp"
+#include "http/launch_routes.hpp"
+#include "http/session_auth.hpp"
+#include "http/smart_common.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url/parse_query.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <utility>
+
+namespace visitd::http {
+
+namespace {
+
+using domain::errc;
+using domain::make_error;
+
+// -- the callback -------------------------------------------------------------------------------
+
+struct callback_query {
+  std::string state;
+  std::string code;
+  std::string error;
+  std::string error_description;
+};
+
+// Lenient on purpose: EHRs add parameters of their own (`iss`, `session_state`, ...), which are
+// ignored; only a repeated parameter we read is refused (it could smuggle a second state).
+domain::result<callback_query> parse_callback_query(std::string_view query) {
+  auto params = boost::urls::parse_query(query);
+  if (!params) return make_error(errc::invalid_argument, "the query string is not valid");
+  callback_query out;
+  for (auto param : *params) {
+    auto key = param.key.decode();
+    std::string* target = nullptr;
+    if (key == "state")
+      target = &out.state;
+    else if (key == "code")
+      target = &out.code;
+    else if (key == "error")
+      target = &out.error;
+    else if (key == "error_description")
+      target = &out.error_description;
+    if (target == nullptr) continue;
+    if (!target->empty())
+      return make_error(errc::invalid_argument, key + " is given more than once");
+    if (param.value.size() > 4096) return make_error(errc::invalid_argument, key + " is too long");
+    *target = param.has_value ? param.value.decode() : std::string{};
+  }
+  if (out.state.empty()) return make_error(errc::invalid_argument, "state is missing");
+  if (out.code.empty() && out.error.empty())
+    return make_error(errc::invalid_argument, "neither code nor error was given");
+  return out;
+}
+
+void finish_validation(actors::runtime& runtime, const request& req, const responder& respond,
+                       const fhir::pending_authorization& ctx, const std::string& state,
+                       const domain::ehr_user_id& user) {
+  const bool json = wants_json(req);
+  runtime.complete_validation(
+    ctx.tenant, ctx.endpoint, ctx.revision, state, ctx.approver, user,
+    [respond, json, ctx, user](domain::result<domain::fhir_endpoint> e) {
+      if (!e) {
+        auto res = error_response(e.err());
+        if (!json) res = page(res.status, "The revision was not validated", e.err().message);
+        return respond(std::move(res));
+      }
+      if (json) {
+        boost::json::object out{
+          {"validated", true}, {"ehr_user", user.str()}, {"endpoint", domain::endpoint_json(*e)}};
+        return respond(json_response(200, domain::json_text(out)));
+      }
+      respond(page(200, "Validated",
+                   "You signed in to the EHR as " + user.str() + ". Revision " +
+                     std::to_string(ctx.revision.value()) + " of endpoint " + ctx.endpoint.str() +
+                     " is validated; return to the portal to approve it."));
+    });
+}
+
+void handle_callback(actors::runtime& runtime, const smart_services& s,
+                     const auth::secret_key& join_link_key,
+                     const std::shared_ptr<provider_links>& links, request& req,
+                     const responder& respond) {
+  auto query = parse_callback_query(req.query);
+  if (!query) return respond(failure(req, 400, "invalid_callback", query.err().message));
+  auto binding = cookie_value(req, smart_binding_cookie).value_or("");
+  auto ctx = s.pending->take(query->state, binding, now_of(s));
+  if (!ctx) return respond(registry_failure(req, ctx.err()));
+  if (ctx->tenant.str() != req.path_params["tenant_id"] ||
+      ctx->endpoint.str() != req.path_params["endpoint_id"])
+    return respond(
+      failure(req, 400, "invalid_callback", "this state belongs to another endpoint's sign-in"));
+  if (!query->error.empty()) {
+    std::string message = "the EHR did not sign you in: " + query->error;
+    if (!query->error_description.empty()) message.append(" (" + query->error_description + ")");
+    return respond(failure(req, 403, "ehr_refused", message));
+  }
+  // The request's fields are copied: it is valid only while this handler runs.
+  request copy;
+  copy.headers = req.headers;
+  auto state = query->state;
+  auto code = query->code;
+  client_assertion_for(
+    s, *ctx,
+    [&runtime, &join_link_key, links, s, copy, respond, ctx = *ctx, state,
+     code](domain::result<std::string> assertion) {
+      if (!assertion) return respond(failure(copy, 500, "internal", assertion.err().message));
+      fhir::code_exchange exchange{.token_endpoint = ctx.token_endpoint,
+                                   .code = code,
+                                   .redirect_uri = ctx.redirect_uri,
+                                   .code_verifier = ctx.code_verifier,
+                                   .client_id = ctx.client_id,
+                                   .client_assertion = *assertion,
+                                   .trust = ctx.trust};
+      fhir::id_token_expectation expected{.issuer = ctx.issuer,
+                                          .client_id = ctx.client_id,
+                                          .nonce = ctx.nonce,
+                                          .jwks_uri = ctx.jwks_uri,
+                                          .trust = ctx.trust};
+      s.client->finish_sign_in(
+        exchange, expected,
+        [&runtime, &join_link_key, links, s, copy, respond, ctx,
+         state](domain::result<fhir::signed_in_user> user) {
+          if (!user) return respond(ehr_failure(copy, user.err()));
+          if (ctx.purpose == fhir::authorization_purpose::launch)
+            return finish_launch(runtime, s, join_link_key, links, copy, respond, ctx, *user);
+          auto ehr_user = fhir::ehr_user_from_fhir_user(user->identity.fhir_user);
+          if (!ehr_user) return respond(ehr_failure(copy, ehr_user.err()));
+          finish_validation(runtime, copy, respond, ctx, state, *ehr_user);
+        });
+    });
+}
+
+// -- starting a validation ----------------------------------------------------------------------
+
+void start_validation(actors::runtime& runtime, const smart_services& s, const request& req,
+                      const responder& respond, const domain::tenant& tenant,
+                      const domain::account_id& approver, const domain::endpoint_id& endpoint,
+                      domain::revision_number revision) {
+  auto binding = binding_for(req);
+  if (!binding) return respond(error_response(binding.err()));
+  runtime.list_endpoints(
+    tenant.id, [&runtime, s, respond, tenant, approver, endpoint, revision,
+                binding = *binding](domain::result<std::vector<domain::fhir_endpoint>> all) {
+      if (!all) return respond(error_response(all.err()));
+      auto found = std::find_if(all->begin(), all->end(),
+                                [&](const domain::fhir_endpoint& e) { return e.id == endpoint; });
+      if (found == all->end())
+        return respond(error_response(404, "not_found", "no such endpoint revision"));
+      const auto* rev = domain::find_revision(*found, revision);
+      if (rev == nullptr)
+        return respond(error_response(404, "not_found", "no such endpoint revision"));
+      auto settings = rev->settings;
+      // The flow checks the approver and the revision's state before any call leaves the box.
+      runtime.begin_validation(
+        tenant.id, endpoint, revision, approver,
+        [s, respond, tenant, approver, endpoint, revision, binding,
+         settings](domain::result<actors::pending_validation> secrets) {
+          if (!secrets) return respond(error_response(secrets.err()));
+          auto trust = s.trust_for(tenant.id);
+          s.client->discover(
+            settings.base_url, trust,
+            [s, respond, tenant, approver, endpoint, revision, binding, settings, trust,
+             secrets = *secrets](domain::result<fhir::smart_configuration> config) {
+              if (!config) return respond(error_response(502, "ehr_failure", config.err().message));
+              const bool confidential =
+                settings.type == domain::client_type::confidential_private_key_jwt;
+              const auto& methods = config->token_endpoint_auth_methods_supported;
+              if (confidential && !methods.empty() &&
+                  std::find(methods.begin(), methods.end(), "private_key_jwt") == methods.end())
+                return respond(error_response(
+                  502, "ehr_failure",
+                  "the EHR does not accept private_key_jwt client authentication, but the "
+                  "endpoint is configured as a confidential client"));
+              fhir::pending_authorization ctx;
+              ctx.purpose = fhir::authorization_purpose::validation;
+              ctx.tenant = tenant.id;
+              ctx.endpoint = endpoint;
+              ctx.revision = revision;
+              ctx.environment = settings.environment;
+              ctx.approver = approver;
+              ctx.fhir_base = settings.base_url;
+              ctx.issuer = config->issuer.empty() ? settings.base_url : config->issuer;
+              ctx.token_endpoint = config->token_endpoint;
+              ctx.jwks_uri = config->jwks_uri;
+              ctx.client_id = settings.client_id;
+              ctx.client = settings.type;
+              ctx.signing_alg = assertion_alg(*config);
+              ctx.redirect_uri = redirect_uri_of(s, tenant.id, endpoint);
+              ctx.code_verifier = secrets.code_verifier;
+              ctx.nonce = secrets.nonce;
+              ctx.trust = trust;
+              ctx.expires_at = std::min(secrets.expires_at, now_of(s) + s.sign_in_ttl);
+              if (ctx.jwks_uri.empty())
+                return respond(error_response(
+                  502, "ehr_failure",
+                  "the EHR's SMART configuration has no jwks_uri, so its id_token cannot be "
+                  "verified"));
+              auto url = fhir::authorize_url(*config, {.client_id = settings.client_id,
+                                                       .redirect_uri = ctx.redirect_uri,
+                                                       .scopes = {"openid", "fhirUser"},
+                                                       .state = secrets.state,
+                                                       .aud = settings.base_url,
+                                                       .code_challenge = secrets.code_challenge,
+                                                       .nonce = secrets.nonce,
+                                                       .launch = {}});
+              if (!url) return respond(error_response(502, "ehr_failure", url.err().message));
+              auto expires_at = ctx.expires_at;
+              if (auto added = s.pending->add(secrets.state, binding, std::move(ctx), now_of(s));
+                  !added)
+                return respond(error_response(added.err()));
+              boost::json::object out{{"authorize_url", *url},
+                                      {"expires_at", domain::format_rfc3339(expires_at)}};
+              auto res = json_response(200, domain::json_text(out));
+              res.headers.emplace_back("Cache-Control", "no-store");
+              set_binding_cookie(res, binding, s.sign_in_ttl);
+              respond(std::move(res));
+            });
+        });
+    });
+}
+
+}  // namespace
+
+void add_smart_routes(router& routes, actors::runtime& runtime, const smart_services& services,
+                      const auth::secret_key& join_link_key) {
+  auto links = make_provider_links();
+  add_launch_routes(routes, runtime, services, join_link_key, links);
+
+  routes.add("POST",
+             "/api/v1/tenants/{tenant_id}/endpoints/{endpoint_id}/revisions/{revision}/validation",
+             [&runtime, services](request& req, const responder& respond) {
+               auto endpoint = domain::endpoint_id::parse(req.path_params["endpoint_id"]);
+               auto revision = parse_revision(req.path_params["revision"]);
+               request copy;
+               copy.headers = req.headers;
+               with_tenant_member(
+                 runtime, req, respond, true,
+                 [&runtime, services, respond, endpoint, revision, copy](
+                   const actors::session_info& session, const domain::tenant& tenant) {
+                   if (!endpoint || !revision)
+                     return respond(error_response(404, "not_found", "no such endpoint revision"));
+                   start_validation(runtime, services, copy, respond, tenant, session.account,
+                                    *endpoint, *revision);
+                 });
+             });
+
+  routes.add("GET", "/smart/{tenant_id}/{endpoint_id}/callback",
+             [&runtime, &join_link_key, services, links](request& req, const responder& respond) {
+               handle_callback(runtime, services, join_link_key, links, req, respond);
+             });
+
+  routes.add("GET", "/smart/{tenant_id}/jwks.json",
+             [&runtime, services](request& req, const responder& respond) {
+               auto tenant = domain::tenant_id::parse(req.path_params["tenant_id"]);
+               if (!tenant) return respond(error_response(404, "not_found", "no such tenant"));
+               // Only a tenant that exists gets keys: an unknown id must not make key files.
+               runtime.get_tenant(*tenant, [services, respond](domain::result<domain::tenant> t) {
+                 if (!t) return respond(error_response(404, "not_found", "no such tenant"));
+                 services.keys->keys_of(t->id, [respond](domain::result<fhir::tenant_keys> keys) {
+                   if (!keys) return respond(error_response(keys.err()));
+                   auto res = json_response(200, keys->jwks());
+                   res.content_type = "application/jwk-set+json";
+                   res.headers.emplace_back("Cache-Control", "public, max-age=300");
+                   respond(std::move(res));
+                 });
+               });
+             });
+}
+
+}  // namespace visitd::http

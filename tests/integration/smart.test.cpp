@@ -1,0 +1,483 @@
+// SMART on FHIR against the test EHR (tests/ehr_fixture), all over real TLS on loopback: the
+// approver validates an endpoint revision by signing in to the EHR, as a public client and as a
+// confidential client (private_key_jwt with the tenant's keys from visitd's JWKS), and every
+// way the sign-in can fail ends in a clear error with nothing recorded.
+
+#include "api_client.hpp"
+#include "running_ehr.hpp"
+#include "running_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <regex>
+#include <thread>
+
+namespace visitd::test {
+namespace {
+
+const std::string operator_password = "first operator secret";
+const std::string admin_password = "tenant admin secret";
+const std::string approver_password = "approver secret words";
+
+/// One box with tenant `acme` (generic SMART), its admin and approver signed in, and the test
+/// EHR, whose CA visitd trusts for acme only.
+class smart_box {
+public:
+  explicit smart_box(const std::string& ehr_kind = "generic_smart")
+    : ehr_{VISITD_TEST_EHR, dir_.path() / "ehr"},
+      box_{VISITD_BINARY, "ops", operator_password, {"--ehr-ca", "acme=" + ehr_.ca_path()}} {
+    auto& c = box_.connection;
+    auto op = sign_in(c, "ops", operator_password);
+    auto admin =
+      post_json(c, "/api/v1/accounts",
+                R"({"login":"admin1","password":")" + admin_password + R"("})", op.headers());
+    auto approver =
+      post_json(c, "/api/v1/accounts",
+                R"({"login":"approver1","password":")" + approver_password + R"("})", op.headers());
+    if (admin.status != 201 || approver.status != 201)
+      throw std::runtime_error("accounts: " + admin.body + approver.body);
+    auto tenant =
+      post_json(c, "/api/v1/tenants",
+                R"({"id":"acme","display_name":"Acme Health","region":"local","admins":[")" +
+                  json_string_field(admin.body, "id") + R"("],"approver":")" +
+                  json_string_field(approver.body, "id") + R"(","ehr":")" + ehr_kind + R"("})",
+                op.headers());
+    if (tenant.status != 201) throw std::runtime_error("tenant: " + tenant.body);
+    operator_ = op;
+    admin_ = sign_in(c, "admin1", admin_password);
+    approver_ = sign_in(c, "approver1", approver_password);
+  }
+
+  [[nodiscard]] std::string callback_uri(const std::string& endpoint) const {
+    return "https://127.0.0.1:" + std::to_string(box_.server.port()) + "/smart/acme/" + endpoint +
+           "/callback";
+  }
+
+  /// Creates endpoint `id` at EHR `ehr_name` and submits revision 1; registers the client there.
+  void add_endpoint(const std::string& id, const std::string& ehr_name,
+                    const std::string& client_type = "public") {
+    const std::string client_id = "visitd-" + id;
+    auto created = post_json(box_.connection, "/api/v1/tenants/acme/endpoints",
+                             R"({"id":")" + id + R"(","base_url":")" + ehr_.fhir_base(ehr_name) +
+                               R"(","environment":"test","client_id":")" + client_id +
+                               R"(","client_type":")" + client_type + R"("})",
+                             admin_.headers());
+    ASSERT_EQ(created.status, 201) << created.body;
+    auto submitted =
+      post_json(box_.connection, "/api/v1/tenants/acme/endpoints/" + id + "/revisions/1/submit", "",
+                admin_.headers());
+    ASSERT_EQ(submitted.status, 200) << submitted.body;
+    std::string registration = R"({"client_id":")" + client_id + R"(","redirect_uris":[")" +
+                               callback_uri(id) + R"("],"type":")";
+    if (client_type == "public") {
+      registration += R"(public"})";
+    } else {
+      // The EHR fetches visitd's JWKS itself, over TLS, trusting visitd's certificate.
+      std::string pem = box_.server.certificate();
+      std::string escaped;
+      for (char ch : pem) {
+        if (ch == '\n')
+          escaped += "\\n";
+        else
+          escaped += ch;
+      }
+      registration += R"(confidential","jwks_url":"https://127.0.0.1:)" +
+                      std::to_string(box_.server.port()) + R"(/smart/acme/jwks.json",)" +
+                      R"("jwks_url_ca_pem":")" + escaped + R"("})";
+    }
+    ehr_.control("POST", "/control/ehr/" + ehr_name + "/clients", registration);
+  }
+
+  /// An endpoint at `base_url` (no EHR registration), submitted.
+  void add_endpoint_at(const std::string& id, const std::string& base_url) {
+    auto created =
+      post_json(box_.connection, "/api/v1/tenants/acme/endpoints",
+                R"({"id":")" + id + R"(","base_url":")" + base_url +
+                  R"(","environment":"test","client_id":"visitd","client_type":"public"})",
+                admin_.headers());
+    ASSERT_EQ(created.status, 201) << created.body;
+    auto submitted =
+      post_json(box_.connection, "/api/v1/tenants/acme/endpoints/" + id + "/revisions/1/submit", "",
+                admin_.headers());
+    ASSERT_EQ(submitted.status, 200) << submitted.body;
+  }
+
+  void behave(const std::string& ehr_name, const std::string& json) {
+    ehr_.control("POST", "/control/ehr/" + ehr_name + "/behaviour", json);
+  }
+
+  struct started {
+    http_reply reply;
+    std::string authorize_path;  ///< Path and query on the EHR.
+    std::string binding_cookie;  ///< "__Host-smart=..."
+  };
+
+  /// The approver starts validating revision `n` of `endpoint`.
+  started start_validation(const std::string& endpoint, int n = 1,
+                           const std::string& binding_cookie = {}) {
+    auto headers = approver_.headers();
+    // A browser sends its cookies together: the session's and the sign-in binding's.
+    if (!binding_cookie.empty()) headers[0].second += "; " + binding_cookie;
+    auto reply = post_json(box_.connection,
+                           "/api/v1/tenants/acme/endpoints/" + endpoint + "/revisions/" +
+                             std::to_string(n) + "/validation",
+                           "", headers);
+    started s{reply, path_on(json_string_field(reply.body, "authorize_url"), ehr_.origin()),
+              cookie_pair(reply.headers["set-cookie"], "__Host-smart")};
+    return s;
+  }
+
+  /// The browser at the EHR's authorize endpoint: the Location it is sent to (302).
+  std::string authorize(const std::string& authorize_path) {
+    tls_connection c{ehr_.client()};
+    auto reply = c.request("GET", authorize_path);
+    if (reply.status != 302)
+      throw std::runtime_error("authorize: " + std::to_string(reply.status) + " " + reply.body);
+    return reply.headers["location"];
+  }
+
+  /// The browser back at visitd's callback (asking for JSON, as a script would).
+  http_reply callback(const std::string& location, const std::string& binding_cookie) {
+    auto path = path_on(location, "https://127.0.0.1:" + std::to_string(box_.server.port()));
+    if (path.empty()) throw std::runtime_error("redirected elsewhere: " + location);
+    header_list headers{{"Accept", "application/json"}};
+    if (!binding_cookie.empty()) headers.emplace_back("Cookie", binding_cookie);
+    return box_.connection.request("GET", path, {}, headers);
+  }
+
+  /// The state of revision `n` as the portal shows it.
+  std::string revision_state(const std::string& endpoint, int n = 1) {
+    auto list =
+      box_.connection.request("GET", "/api/v1/tenants/acme/endpoints", {}, admin_.headers());
+    std::smatch m;
+    std::regex re{"\"id\":\"" + endpoint + "\".*?\"number\":" + std::to_string(n) +
+                  ",.*?\"state\":\"([a-z_]+)\""};
+    if (!std::regex_search(list.body, m, re)) return "(not found in " + list.body + ")";
+    return m[1].str();
+  }
+
+  /// The browser's launch from the EHR: visitd's launch URL, the EHR's authorize endpoint, and
+  /// back to visitd's callback. The callback's reply (JSON).
+  http_reply launch(const std::string& endpoint, const std::string& kind, const std::string& iss,
+                    const std::string& launch_id) {
+    auto path = "/smart/acme/" + endpoint + "/launch/" + kind + "?iss=" + iss;
+    if (!launch_id.empty()) path += "&launch=" + launch_id;
+    auto sent = box_.connection.request("GET", path, {}, {{"Accept", "application/json"}});
+    if (sent.status != 302) return sent;
+    auto cookie = cookie_pair(sent.headers["set-cookie"], "__Host-smart");
+    auto authorize_path = path_on(sent.headers["location"], ehr_.origin());
+    tls_connection c{ehr_.client()};
+    auto at_ehr = c.request("GET", authorize_path);
+    if (at_ehr.status != 302)
+      throw std::runtime_error("authorize: " + std::to_string(at_ehr.status) + at_ehr.body);
+    return callback(at_ehr.headers["location"], cookie);
+  }
+
+  /// A launch context at EHR `ehr_name` (the EHR's control API): the `launch` id.
+  std::string ehr_launch(const std::string& ehr_name, const std::string& context_json) {
+    auto made = ehr_.control("POST", "/control/ehr/" + ehr_name + "/launches", context_json);
+    return json_string_field(made.body, "launch");
+  }
+
+  void approve_by_admin(const std::string& endpoint) {
+    auto approved = post_json(box_.connection,
+                              "/api/v1/tenants/acme/endpoints/" + endpoint + "/revisions/1/approve",
+                              "", admin_.headers());
+    ASSERT_EQ(approved.status, 200) << approved.body;
+  }
+
+  temp_dir dir_;
+  running_ehr ehr_;
+  started_box box_;
+  signed_in_caller operator_;
+  signed_in_caller admin_;
+  signed_in_caller approver_;
+};
+
+TEST(smart, the_approver_validates_a_revision_by_signing_in_to_the_ehr_then_approves_it) {
+  smart_box t;
+  t.add_endpoint("main", "ehr1");
+  t.behave("ehr1", R"({"user":"Practitioner/analyst-7"})");
+
+  auto s = t.start_validation("main");
+  ASSERT_EQ(s.reply.status, 200) << s.reply.body;
+  ASSERT_FALSE(s.authorize_path.empty()) << s.reply.body;
+  ASSERT_FALSE(s.binding_cookie.empty()) << "the sign-in is bound to this browser";
+  for (std::string param : {"response_type=code", "code_challenge_method=S256",
+                            "nonce=", "scope=openid%20fhirUser", "state=", "aud="})
+    EXPECT_NE(s.authorize_path.find(param), std::string::npos) << param << ": " << s.authorize_path;
+
+  auto location = t.authorize(s.authorize_path);
+  auto done = t.callback(location, s.binding_cookie);
+  ASSERT_EQ(done.status, 200) << done.body;
+  EXPECT_NE(done.body.find(R"("ehr_user":"Practitioner/analyst-7")"), std::string::npos)
+    << done.body;
+  EXPECT_EQ(t.revision_state("main"), "validated");
+
+  // The callback cannot be replayed: the state was used up.
+  auto replay = t.callback(location, s.binding_cookie);
+  EXPECT_EQ(replay.status, 400) << replay.body;
+  EXPECT_NE(replay.body.find("already used"), std::string::npos) << replay.body;
+
+  auto approved =
+    post_json(t.box_.connection, "/api/v1/tenants/acme/endpoints/main/revisions/1/approve", "",
+              t.approver_.headers());
+  ASSERT_EQ(approved.status, 200) << approved.body;
+  EXPECT_EQ(t.revision_state("main"), "approved");
+
+  // The validation is audited with the EHR user who signed in.
+  auto audit =
+    t.box_.connection.request("GET", "/api/v1/audit?tenant=acme&limit=50", {}, t.admin_.headers());
+  EXPECT_NE(audit.body.find(R"("action":"endpoint.validate")"), std::string::npos) << audit.body;
+  EXPECT_NE(audit.body.find("Practitioner/analyst-7"), std::string::npos) << audit.body;
+}
+
+TEST(smart, a_confidential_client_authenticates_with_the_tenants_key_from_the_jwks) {
+  smart_box t;
+  auto jwks = t.box_.connection.request("GET", "/smart/acme/jwks.json");
+  ASSERT_EQ(jwks.status, 200) << jwks.body;
+  EXPECT_NE(jwks.body.find(R"("alg":"RS384")"), std::string::npos) << jwks.body;
+  EXPECT_NE(jwks.body.find(R"("alg":"ES384")"), std::string::npos) << jwks.body;
+  EXPECT_EQ(jwks.body.find("\"d\""), std::string::npos) << "never private material";
+  EXPECT_EQ(t.box_.connection.request("GET", "/smart/nobody/jwks.json").status, 404);
+
+  t.add_endpoint("conf", "ehr2", "confidential_private_key_jwt");
+  t.behave("ehr2", R"({"user":"Practitioner/analyst-9"})");
+  auto s = t.start_validation("conf");
+  ASSERT_EQ(s.reply.status, 200) << s.reply.body;
+  auto done = t.callback(t.authorize(s.authorize_path), s.binding_cookie);
+  ASSERT_EQ(done.status, 200) << done.body;
+  EXPECT_EQ(t.revision_state("conf"), "validated");
+  auto log = t.ehr_.control("GET", "/control/ehr/ehr2/log", "");
+  EXPECT_NE(log.body.find("private_key_jwt"), std::string::npos) << log.body;
+
+  // The keys are made once: the JWKS does not change from one request to the next.
+  auto again = t.box_.connection.request("GET", "/smart/acme/jwks.json");
+  EXPECT_EQ(again.body, jwks.body);
+}
+
+TEST(smart, each_failed_sign_in_says_what_failed_and_records_nothing) {
+  smart_box t;
+  t.add_endpoint("main", "ehr3");
+  t.behave("ehr3", R"({"user":"Practitioner/analyst-1"})");
+
+  {  // An unknown state, and a callback with neither code nor error.
+    auto bogus = t.box_.connection.request("GET", "/smart/acme/main/callback?state=x&code=y", {},
+                                           {{"Accept", "application/json"}});
+    EXPECT_EQ(bogus.status, 400) << bogus.body;
+    auto empty = t.box_.connection.request("GET", "/smart/acme/main/callback?state=x", {},
+                                           {{"Accept", "application/json"}});
+    EXPECT_EQ(empty.status, 400) << empty.body;
+    auto page = t.box_.connection.request("GET", "/smart/acme/main/callback?state=x&code=y");
+    EXPECT_EQ(page.status, 400);
+    EXPECT_NE(page.headers["content-type"].find("text/html"), std::string::npos);
+  }
+  {  // Another browser (no binding cookie) cannot finish it, and uses the state up.
+    auto s = t.start_validation("main");
+    ASSERT_EQ(s.reply.status, 200) << s.reply.body;
+    auto location = t.authorize(s.authorize_path);
+    auto stolen = t.callback(location, "");
+    EXPECT_EQ(stolen.status, 403) << stolen.body;
+    auto late = t.callback(location, s.binding_cookie);
+    EXPECT_EQ(late.status, 400) << late.body;
+  }
+  {  // The EHR refuses consent.
+    t.behave("ehr3", R"({"authorize":"deny"})");
+    auto s = t.start_validation("main");
+    auto refused = t.callback(t.authorize(s.authorize_path), s.binding_cookie);
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    EXPECT_NE(refused.body.find("access_denied"), std::string::npos) << refused.body;
+    t.behave("ehr3", R"({"authorize":"consent"})");
+  }
+  // id_tokens that must not be believed.
+  for (auto [mode, says] :
+       std::vector<std::pair<std::string, std::string>>{{"tamper", "signature"},
+                                                        {"wrong_aud", "aud"},
+                                                        {"wrong_iss", "iss"},
+                                                        {"expired", "expired"},
+                                                        {"wrong_nonce", "nonce"}}) {
+    t.behave("ehr3", R"({"id_token":")" + mode + R"("})");
+    auto s = t.start_validation("main");
+    ASSERT_EQ(s.reply.status, 200) << s.reply.body;
+    auto bad = t.callback(t.authorize(s.authorize_path), s.binding_cookie);
+    EXPECT_EQ(bad.status, 502) << mode << ": " << bad.body;
+    EXPECT_NE(bad.body.find(says), std::string::npos) << mode << ": " << bad.body;
+  }
+  t.behave("ehr3", R"({"id_token":"ok"})");
+  {  // A code injected into another sign-in of the same browser: the verifier does not match.
+    auto a = t.start_validation("main");
+    auto b = t.start_validation("main", 1, a.binding_cookie);
+    ASSERT_EQ(b.binding_cookie, a.binding_cookie) << "one browser, one binding";
+    // b's start replaced a's pending validation in the approval flow; a's code with b's state:
+    auto a_location = t.authorize(a.authorize_path);
+    auto b_location = t.authorize(b.authorize_path);
+    std::smatch code_a;
+    std::smatch state_b;
+    ASSERT_TRUE(std::regex_search(a_location, code_a, std::regex{"code=([^&]+)"}));
+    ASSERT_TRUE(std::regex_search(b_location, state_b, std::regex{"state=([^&]+)"}));
+    auto injected =
+      t.callback(t.callback_uri("main") + "?code=" + code_a[1].str() + "&state=" + state_b[1].str(),
+                 b.binding_cookie);
+    EXPECT_EQ(injected.status, 502) << injected.body;
+    EXPECT_NE(injected.body.find("invalid_grant"), std::string::npos) << injected.body;
+  }
+  EXPECT_EQ(t.revision_state("main"), "awaiting_validation") << "nothing was recorded";
+
+  {  // EHRs that cannot be used: no SMART configuration, no S256, nothing listening. (Each is
+     // a fresh EHR: visitd caches a configuration it fetched for ten minutes.)
+    t.behave("ehr4", R"({"smart_configuration":"missing"})");
+    t.add_endpoint("nosmart", "ehr4");
+    auto missing = t.start_validation("nosmart");
+    EXPECT_EQ(missing.reply.status, 502) << missing.reply.body;
+    EXPECT_NE(missing.reply.body.find("no SMART configuration"), std::string::npos)
+      << missing.reply.body;
+    t.behave("ehr5", R"({"smart_configuration":"no_s256"})");
+    t.add_endpoint("nopkce", "ehr5");
+    auto no_pkce = t.start_validation("nopkce");
+    EXPECT_EQ(no_pkce.reply.status, 502) << no_pkce.reply.body;
+    EXPECT_NE(no_pkce.reply.body.find("S256"), std::string::npos) << no_pkce.reply.body;
+    t.add_endpoint_at("down", "https://127.0.0.1:1/fhir");
+    auto down = t.start_validation("down");
+    EXPECT_EQ(down.reply.status, 502) << down.reply.body;
+    EXPECT_NE(down.reply.body.find("could not fetch"), std::string::npos) << down.reply.body;
+    for (std::string id : {"nosmart", "nopkce", "down"})
+      EXPECT_EQ(t.revision_state(id), "awaiting_validation") << id;
+  }
+  {  // Only the tenant's approver may validate.
+    auto by_admin =
+      post_json(t.box_.connection, "/api/v1/tenants/acme/endpoints/main/revisions/1/validation", "",
+                t.admin_.headers());
+    EXPECT_EQ(by_admin.status, 403) << by_admin.body;
+  }
+  EXPECT_EQ(t.revision_state("main"), "awaiting_validation");
+}
+
+TEST(smart, a_provider_links_once_then_launches_straight_into_the_visit_the_patient_joins) {
+  smart_box t{"oracle_health"};  // its admin approves without a validation step
+  t.add_endpoint("main", "ehr1");
+  t.approve_by_admin("main");
+  const auto iss = t.ehr_.fhir_base("ehr1");
+  auto doc =
+    post_json(t.box_.connection, "/api/v1/accounts",
+              R"({"login":"doc1","password":"provider secret words"})", t.operator_.headers());
+  ASSERT_EQ(doc.status, 201) << doc.body;
+
+  const std::string context =
+    R"({"fhirUser":"Practitioner/doc-1","patient":"pat-1","encounter":"enc-1","appointment":"appt-1"})";
+  auto first = t.launch("main", "provider", iss, t.ehr_launch("ehr1", context));
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_NE(first.body.find(R"("link_required":true)"), std::string::npos) << first.body;
+  auto link_token = json_string_field(first.body, "link_token");
+  ASSERT_FALSE(link_token.empty()) << first.body;
+
+  // The provider signs in to visitd once and links; that enters the visit.
+  tls_connection browser{t.box_.server.client()};
+  auto provider = sign_in(browser, "doc1", "provider secret words");
+  auto linked = post_json(browser, "/api/v1/ehr-links", R"({"link_token":")" + link_token + "\"}",
+                          provider.headers());
+  ASSERT_EQ(linked.status, 200) << linked.body;
+  auto visit_id = json_string_field(linked.body, "id");
+  ASSERT_EQ(visit_id.rfind("v-", 0), 0U) << linked.body;
+  EXPECT_EQ(post_json(browser, "/api/v1/ehr-links", R"({"link_token":")" + link_token + "\"}",
+                      provider.headers())
+              .status,
+            400)
+    << "a link token is used once";
+
+  // From now on the launch goes straight in, with a session, into the same visit.
+  auto again = t.launch("main", "provider", iss, t.ehr_launch("ehr1", context));
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_NE(again.body.find(R"("role":"staff")"), std::string::npos) << again.body;
+  EXPECT_EQ(json_string_field(again.body, "id"), visit_id) << again.body;
+  EXPECT_NE(again.headers["set-cookie"].find("__Host-session="), std::string::npos);
+
+  // The patient's one click from the portal: the same visit, a join link, no account.
+  auto patient =
+    t.launch("main", "patient", iss,
+             t.ehr_launch(
+               "ehr1", R"({"fhirUser":"Patient/pat-1","patient":"pat-1","appointment":"appt-1"})"));
+  ASSERT_EQ(patient.status, 200) << patient.body;
+  EXPECT_EQ(json_string_field(patient.body, "visit_id"), visit_id) << patient.body;
+  EXPECT_FALSE(json_string_field(patient.body, "token").empty()) << patient.body;
+  EXPECT_EQ(patient.headers["set-cookie"].find("__Host-session="), std::string::npos)
+    << "patients get no session";
+
+  // The device check: an EHR sign-in, nothing opened.
+  auto device = t.launch("main", "device-test", iss,
+                         t.ehr_launch("ehr1", R"({"fhirUser":"Patient/pat-1","patient":"pat-1"})"));
+  ASSERT_EQ(device.status, 200) << device.body;
+  EXPECT_NE(device.body.find(R"("device_test":true)"), std::string::npos) << device.body;
+
+  // Only EHR user ids are kept: the link is audited with the reference, never a name.
+  auto audit =
+    t.box_.connection.request("GET", "/api/v1/audit?tenant=acme&limit=100", {}, t.admin_.headers());
+  EXPECT_NE(audit.body.find(R"("action":"provider.link")"), std::string::npos) << audit.body;
+  EXPECT_NE(audit.body.find("Practitioner/doc-1"), std::string::npos) << audit.body;
+}
+
+TEST(smart, launches_that_cannot_be_served_are_refused_with_what_is_wrong_and_open_nothing) {
+  smart_box t{"oracle_health"};
+  t.add_endpoint("main", "ehr1");
+  t.approve_by_admin("main");
+  t.add_endpoint("prod", "ehr-prod");
+  {  // make "prod" a production endpoint: a new revision, submitted and approved
+    auto changed = post_json(
+      t.box_.connection, "/api/v1/tenants/acme/endpoints/prod/revisions",
+      R"({"base_url":")" + t.ehr_.fhir_base("ehr-prod") +
+        R"(","environment":"production","client_id":"visitd-prod","client_type":"public"})",
+      t.admin_.headers());
+    ASSERT_EQ(changed.status, 201) << changed.body;
+    for (std::string step : {"submit", "approve"})
+      ASSERT_EQ(
+        post_json(t.box_.connection, "/api/v1/tenants/acme/endpoints/prod/revisions/2/" + step, "",
+                  t.admin_.headers())
+          .status,
+        200)
+        << step;
+  }
+  t.add_endpoint("pending", "ehr2");  // submitted, never approved
+  const auto test_iss = t.ehr_.fhir_base("ehr1");
+  const auto prod_iss = t.ehr_.fhir_base("ehr-prod");
+  const std::string context = R"({"fhirUser":"Practitioner/doc-1","appointment":"appt-9"})";
+
+  auto code_of = [](const http_reply& r) { return json_string_field(r.body, "code"); };
+  auto unknown = t.launch("nope", "provider", test_iss, "x");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(code_of(unknown), "tenant_config_not_found") << unknown.body;
+  auto unapproved = t.launch("pending", "provider", t.ehr_.fhir_base("ehr2"), "x");
+  EXPECT_EQ(unapproved.status, 409);
+  EXPECT_EQ(code_of(unapproved), "not_approved") << unapproved.body;
+  auto stranger = t.launch("main", "provider", "https://127.0.0.1:1/fhir", "x");
+  EXPECT_EQ(stranger.status, 400);
+  EXPECT_EQ(code_of(stranger), "unknown_iss") << stranger.body;
+  auto test_into_prod = t.launch("prod", "provider", test_iss, t.ehr_launch("ehr1", context));
+  EXPECT_EQ(test_into_prod.status, 400);
+  EXPECT_EQ(code_of(test_into_prod), "environment_mismatch") << test_into_prod.body;
+  auto prod_into_test = t.launch("main", "patient", prod_iss, "");
+  EXPECT_EQ(code_of(prod_into_test), "environment_mismatch") << prod_into_test.body;
+  auto no_launch = t.launch("main", "provider", test_iss, "");
+  EXPECT_EQ(no_launch.status, 400) << no_launch.body;
+
+  // A launch the EHR no longer knows (expired): the EHR refuses, visitd says so.
+  auto expired = t.ehr_launch(
+    "ehr1", R"({"fhirUser":"Practitioner/doc-1","appointment":"appt-9","ttl_seconds":1})");
+  std::this_thread::sleep_for(std::chrono::milliseconds{1100});
+  auto late = t.launch("main", "provider", test_iss, expired);
+  EXPECT_EQ(late.status, 403) << late.body;
+  EXPECT_EQ(code_of(late), "ehr_refused") << late.body;
+
+  // A launch without an appointment or encounter has no visit to open.
+  auto bare = t.launch("main", "provider", test_iss,
+                       t.ehr_launch("ehr1", R"({"fhirUser":"Practitioner/doc-1","patient":"p"})"));
+  EXPECT_EQ(bare.status, 400);
+  EXPECT_EQ(code_of(bare), "no_visit_context") << bare.body;
+
+  auto visits =
+    t.box_.connection.request("GET", "/api/v1/tenants/acme/visits", {}, t.admin_.headers());
+  ASSERT_EQ(visits.status, 200) << visits.body;
+  EXPECT_EQ(visits.body.find("v-"), std::string::npos) << "no visit was opened: " << visits.body;
+}
+
+}  // namespace
+}  // namespace visitd::test
