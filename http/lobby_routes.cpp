@@ -46,7 +46,7 @@ void add_action(router& routes, actors::runtime& runtime, const std::string& pat
                     : read_json_object(req, allowed);
     auto b = std::make_shared<std::variant<json_fields, body_error>>(std::move(parsed));
     auto visit = domain::visit_id::parse(req.path_params["visit_id"]);
-    with_tenant_member(
+    with_tenant_staff(
       runtime, req, respond, true,
       [&runtime, respond, b, visit, build](const actors::session_info& s, const domain::tenant& t) {
         if (auto* err = std::get_if<body_error>(b.get())) return respond(error_response(*err));

@@ -3,6 +3,8 @@
 #include "auth/tokens.hpp"
 #include "http/errors.hpp"
 
+#include <algorithm>
+
 namespace visitd::http {
 
 std::optional<std::string> cookie_value(const request& req, std::string_view name) {
@@ -96,16 +98,20 @@ void with_session(
     });
 }
 
-void with_tenant_member(
-  actors::runtime& runtime, request& req, const responder& respond, bool state_changing,
-  std::function<void(const actors::session_info&, const domain::tenant&)> next) {
+namespace {
+
+enum class membership : std::uint8_t { portal, staff };
+
+void with_tenant(actors::runtime& runtime, request& req, const responder& respond,
+                 bool state_changing, membership level,
+                 std::function<void(const actors::session_info&, const domain::tenant&)> next) {
   auto id = domain::tenant_id::parse(req.path_params["tenant_id"]);
   auto not_found = [] { return error_response(404, "not_found", "no such tenant"); };
   with_session(runtime, req, respond, state_changing,
-               [&runtime, respond, id, state_changing, not_found, next = std::move(next)](
+               [&runtime, respond, id, state_changing, level, not_found, next = std::move(next)](
                  const actors::session_info& s, const std::string&) {
                  if (!id) return respond(not_found());
-                 runtime.get_tenant(*id, [respond, s, state_changing, not_found,
+                 runtime.get_tenant(*id, [respond, s, state_changing, level, not_found,
                                           next](domain::result<domain::tenant> t) {
                    if (!t) {
                      if (t.err().code == domain::errc::not_found) return respond(not_found());
@@ -114,10 +120,28 @@ void with_tenant_member(
                    // An API token reaches its own tenant only; others look absent.
                    if (s.token_tenant && *s.token_tenant != t->id) return respond(not_found());
                    bool member = t->is_admin(s.account) || t->is_approver(s.account);
+                   if (!member && level == membership::staff)
+                     member =
+                       std::any_of(s.ehr_links.begin(), s.ehr_links.end(),
+                                   [&](const domain::ehr_link& l) { return l.tenant == t->id; });
                    if (!member && !(s.is_operator && !state_changing)) return respond(not_found());
                    next(s, *t);
                  });
                });
+}
+
+}  // namespace
+
+void with_tenant_member(
+  actors::runtime& runtime, request& req, const responder& respond, bool state_changing,
+  std::function<void(const actors::session_info&, const domain::tenant&)> next) {
+  with_tenant(runtime, req, respond, state_changing, membership::portal, std::move(next));
+}
+
+void with_tenant_staff(
+  actors::runtime& runtime, request& req, const responder& respond, bool state_changing,
+  std::function<void(const actors::session_info&, const domain::tenant&)> next) {
+  with_tenant(runtime, req, respond, state_changing, membership::staff, std::move(next));
 }
 
 }  // namespace visitd::http

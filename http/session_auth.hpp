@@ -48,4 +48,11 @@ void with_tenant_member(
   actors::runtime& runtime, request& req, const responder& respond, bool state_changing,
   std::function<void(const actors::session_info&, const domain::tenant&)> next);
 
+/// `with_tenant_member`, where the tenant's providers count too: an account linked to an EHR
+/// user in the tenant (by an EHR launch) watches and runs its visits. For visit-level routes
+/// only; the portal's configuration and audit stay with admins and the approver.
+void with_tenant_staff(
+  actors::runtime& runtime, request& req, const responder& respond, bool state_changing,
+  std::function<void(const actors::session_info&, const domain::tenant&)> next);
+
 }  // namespace visitd::http

@@ -299,7 +299,7 @@ void add_stream_routes(router& routes, actors::runtime& runtime,
       auto visit = domain::visit_id::parse(req.path_params["visit_id"]);
       auto reject = decide.reject;
       auto accept = decide.accept;
-      with_tenant_member(
+      with_tenant_staff(
         runtime, req, reject, false,
         [&runtime, reject, accept, visit, after](const actors::session_info&,
                                                  const domain::tenant& t) {
@@ -332,7 +332,7 @@ void add_stream_routes(router& routes, actors::runtime& runtime,
         department = std::move(*id);
       }
       auto accept = decide.accept;
-      with_tenant_member(
+      with_tenant_staff(
         runtime, req, decide.reject, false,
         [&runtime, accept, department](const actors::session_info&, const domain::tenant& t) {
           accept(std::make_shared<view_listener>(

@@ -172,7 +172,7 @@ void add_visit_routes(router& routes, actors::runtime& runtime,
 
   routes.add("GET", base, [&runtime](request& req, const responder& respond) {
     auto filter = parse_visit_filter(req.query);
-    with_tenant_member(
+    with_tenant_staff(
       runtime, req, respond, false,
       [&runtime, filter, respond](const actors::session_info&, const domain::tenant& t) {
         if (!filter) return respond(error_response(filter.err()));
@@ -191,7 +191,7 @@ void add_visit_routes(router& routes, actors::runtime& runtime,
 
   routes.add("GET", base + "/{visit_id}", [&runtime](request& req, const responder& respond) {
     auto id = domain::visit_id::parse(req.path_params["visit_id"]);
-    with_tenant_member(
+    with_tenant_staff(
       runtime, req, respond, false,
       [&runtime, id, respond](const actors::session_info&, const domain::tenant& t) {
         with_visit(runtime, id, respond, t, [respond](const domain::visit_state& v) {

@@ -4,7 +4,8 @@
 //   POST /api/v1/tenants/{tenant_id}/visits   {endpoint, appointment | encounter, department?,
 //        scheduled_start} -> 201 a new visit, or 200 the open one for the same EHR reference:
 //        the visit id is derived from tenant, endpoint and reference, so creating is idempotent.
-//   GET  /api/v1/tenants/{tenant_id}/visits?day=YYYY-MM-DD&state=&department=   (members)
+//   GET  /api/v1/tenants/{tenant_id}/visits?day=YYYY-MM-DD&state=&department=   (members and
+//        the tenant's providers, i.e. accounts linked to an EHR user there)
 //        -> {"visits": [summary...]}: the tenant's board, i.e. its open visits and those ended
 //        within the last day (older ones are in the reports), by scheduled start.
 //   GET  /api/v1/tenants/{tenant_id}/visits/{visit_id}   (open, or ended: read from the store)

@@ -6,6 +6,7 @@
 #include "api_client.hpp"
 #include "running_ehr.hpp"
 #include "running_server.hpp"
+#include "ws_client.hpp"
 
 #include <gtest/gtest.h>
 
@@ -392,6 +393,19 @@ TEST(smart, a_provider_links_once_then_launches_straight_into_the_visit_the_pati
   EXPECT_EQ(json_string_field(again.body, "id"), visit_id) << again.body;
   EXPECT_NE(again.headers["set-cookie"].find("__Host-session="), std::string::npos);
 
+  // The provider's session from the launch watches the visit live (a provider is no portal
+  // admin: being linked to an EHR user of the tenant makes them its staff).
+  auto provider_cookie = cookie_pair(again.headers["set-cookie"], "__Host-session");
+  ws_client stream{t.box_.server.client(),
+                   "/api/v1/tenants/acme/visits/" + visit_id + "/stream",
+                   {{"Cookie", provider_cookie}}};
+  EXPECT_NE(stream.read().find(R"("type":"snapshot")"), std::string::npos);
+  EXPECT_EQ(t.box_.connection
+              .request("GET", "/api/v1/tenants/acme/endpoints", {}, {{"Cookie", provider_cookie}})
+              .status,
+            404)
+    << "the portal's configuration stays with admins and the approver";
+
   // The patient's one click from the portal: the same visit, a join link, no account.
   auto patient =
     t.launch("main", "patient", iss,
@@ -402,6 +416,13 @@ TEST(smart, a_provider_links_once_then_launches_straight_into_the_visit_the_pati
   EXPECT_FALSE(json_string_field(patient.body, "token").empty()) << patient.body;
   EXPECT_EQ(patient.headers["set-cookie"].find("__Host-session="), std::string::npos)
     << "patients get no session";
+  {  // ... and with it the patient waits in the lobby, which the provider sees at once.
+    ws_client lobby{t.box_.server.client(), json_string_field(patient.body, "url") + "/socket"};
+    EXPECT_NE(lobby.read().find(R"("status":"waiting")"), std::string::npos);
+    auto joined = stream.read();
+    EXPECT_NE(joined.find(R"("event":"participant_joined")"), std::string::npos) << joined;
+    EXPECT_NE(joined.find(R"("role":"patient")"), std::string::npos) << joined;
+  }
 
   // The device check: an EHR sign-in, nothing opened.
   auto device = t.launch("main", "device-test", iss,

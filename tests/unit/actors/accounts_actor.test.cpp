@@ -229,5 +229,38 @@ TEST_F(accounts_test, operators_create_accounts_and_the_creation_is_audited) {
   EXPECT_EQ(audit->front().target, made->reply->id.str());
 }
 
+TEST_F(accounts_test, an_ehr_user_signs_in_as_the_account_linked_to_them_in_that_tenant_only) {
+  start();
+  const auto acme = id<domain::tenant_id>("acme");
+  const auto user = id<domain::ehr_user_id>("Practitioner/p-7");
+  auto before = ask<signed_in>(ehr_sign_in_atom::value, acme, user);
+  ASSERT_TRUE(before->error);
+  EXPECT_EQ(before->error->code, domain::errc::not_found) << "nobody is linked yet";
+
+  auto linked = ask<domain::account>(
+    link_ehr_user_atom::value,
+    ehr_link_request{id<domain::account_id>("dr-1"), acme, user, id<domain::account_id>("dr-1")});
+  settle();
+  ASSERT_TRUE(linked->reply) << linked->error->message;
+
+  auto pending = ask<signed_in>(ehr_sign_in_atom::value, acme, user);
+  EXPECT_FALSE(pending->done()) << "answered before the session was durable";
+  settle();
+  ASSERT_TRUE(pending->reply) << pending->error->message;
+  EXPECT_EQ(pending->reply->account.str(), "dr-1");
+  auto who = authenticate(pending->reply->session_token);
+  ASSERT_TRUE(who->reply) << who->error->message;
+  ASSERT_EQ(who->reply->ehr_links.size(), 1u);
+  EXPECT_EQ(who->reply->ehr_links[0].user, user);
+
+  auto elsewhere = ask<signed_in>(ehr_sign_in_atom::value, id<domain::tenant_id>("other"), user);
+  ASSERT_TRUE(elsewhere->error);
+  EXPECT_EQ(elsewhere->error->code, domain::errc::not_found) << "a link holds in its tenant only";
+  auto stranger =
+    ask<signed_in>(ehr_sign_in_atom::value, acme, id<domain::ehr_user_id>("Practitioner/p-8"));
+  ASSERT_TRUE(stranger->error);
+  EXPECT_EQ(stranger->error->code, domain::errc::not_found);
+}
+
 }  // namespace
 }  // namespace visitd::actors
