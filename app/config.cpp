@@ -36,6 +36,7 @@ struct raw_values {
   std::size_t retention_interval_minutes = 60;
   std::string regions{config::default_regions};
   std::vector<std::string> ehr_ca;
+  std::size_t sign_in_timeout_s = 600;
 };
 
 // A century: longer is a typo, and it keeps `now - days` far from overflowing.
@@ -60,6 +61,8 @@ po::options_description server_options(config& c, raw_values& raw) {
   add("ehr-ca", po::value(&raw.ehr_ca)->composing(),
       "TENANT=FILE: trust the CA certificates in the PEM FILE for that tenant's EHR, besides "
       "the system store (repeatable; for test EHRs with a private CA)");
+  add("sign-in-timeout", po::value(&raw.sign_in_timeout_s)->default_value(raw.sign_in_timeout_s),
+      "seconds an EHR sign-in (validation or launch) may take before its state expires (1..3600)");
   add("io-threads", po::value(&s.io_threads)->default_value(s.io_threads), "socket threads");
   add("actor-threads", po::value(&c.actor_threads)->default_value(c.actor_threads),
       "CAF scheduler threads");
@@ -136,6 +139,10 @@ domain::result<void> apply_raw(config& c, const raw_values& raw) {
                                                 std::to_string(max_retention_audit_days) +
                                                 "; got " +
                                                 std::to_string(raw.retention_audit_days));
+  if (raw.sign_in_timeout_s == 0 || raw.sign_in_timeout_s > 3600)
+    return make_error(errc::invalid_argument, "sign-in-timeout must be 1..3600 seconds; got " +
+                                                std::to_string(raw.sign_in_timeout_s));
+  c.sign_in_timeout = std::chrono::seconds(raw.sign_in_timeout_s);
   for (const auto& entry : raw.ehr_ca) {
     auto eq = entry.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size())

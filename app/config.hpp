@@ -9,6 +9,7 @@
 #include "storage/retention.hpp"
 #include "storage/store.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <string>
@@ -29,6 +30,9 @@ struct config {
   /// Extra CA bundles (PEM files) trusted for one tenant's EHR, on top of the system store: for
   /// test EHRs with a private CA. Tenant id -> path.
   std::map<std::string, std::string> ehr_ca;
+  /// How long an EHR sign-in (validation or launch) may take between visitd sending the browser
+  /// to the EHR and the EHR sending it back.
+  std::chrono::seconds sign_in_timeout{600};
   std::size_t actor_threads = 2;
   storage::durability durability = storage::durability::sync;
   std::string log_level = "info";

@@ -54,8 +54,8 @@ void init_logging(const std::string& level) {
   spdlog::set_default_logger(logger);
 }
 
-/// The io_context of calls to EHRs and its one thread. Destroying it fails what is still in
-/// flight (the https client answers `unavailable`) and joins the thread.
+/// The io_context of calls to EHRs and its one thread. Declared before everything that holds
+/// the client, so it is destroyed after them.
 struct outbound_io {
   boost::asio::io_context io;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
@@ -65,10 +65,15 @@ struct outbound_io {
   outbound_io() = default;
   outbound_io(const outbound_io&) = delete;
   outbound_io& operator=(const outbound_io&) = delete;
-  ~outbound_io() {
+  ~outbound_io() { stop(); }
+
+  /// Fails what is in flight and joins the thread. The io_context itself lives until the
+  /// destructor: every holder of the client (the SMART services, the routes) must be gone
+  /// first, since the client's timers are destroyed against it.
+  void stop() {
     client->shutdown();
     work.reset();
-    thread.join();
+    if (thread.joinable()) thread.join();
   }
 };
 
@@ -185,7 +190,7 @@ int serve(const config& settings) {
                                [trusted](const domain::tenant_id& t) {
                                  return trusted->contains(t.str()) ? t.str() : std::string{};
                                },
-                             .sign_in_ttl = std::chrono::minutes{10},
+                             .sign_in_ttl = settings.sign_in_timeout,
                              .clock = {}};
 
   // The single path for durable writes; actors reach it through completions, never blocking.
@@ -240,7 +245,7 @@ int serve(const config& settings) {
   // Reverse order of start: no new requests, then no actors, then close the store (flushes
   // the WAL). The server object itself goes last: late responders may still post to it.
   (*server)->stop();
-  outbound.reset();
+  outbound->stop();
   retention.reset();
   runtime->shutdown();
   journal->stop();  // commits and acknowledges whatever the actors appended last

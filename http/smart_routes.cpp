@@ -1,6 +1,9 @@
 #include "http/smart_routes.hpp"
 
+#include "actors/wall_clock.hpp"
+#include "domain/audit.hpp"
 #include "domain/record_json.hpp"
+#include "domain/tenant.hpp"
 #include "domain/time_format.hpp"
 #include "fhir/authorization_secrets.hpp"
 #include "fhir/jose.hpp"
@@ -257,6 +260,43 @@ void add_smart_routes(router& routes, actors::runtime& runtime, const smart_serv
              [&runtime, &join_link_key, services, links](request& req, const responder& respond) {
                handle_callback(runtime, services, join_link_key, links, req, respond);
              });
+
+  routes.add(
+    "POST", "/api/v1/tenants/{tenant_id}/signing-keys/rotate",
+    [&runtime, services](request& req, const responder& respond) {
+      auto tenant = domain::tenant_id::parse(req.path_params["tenant_id"]);
+      with_session(
+        runtime, req, respond, true,
+        [&runtime, services, respond, tenant](const actors::session_info& session,
+                                              const std::string& /*token*/) {
+          if (!session.is_operator || session.token_tenant)
+            return respond(
+              error_response(403, "forbidden", "only an operator rotates a tenant's keys"));
+          if (!tenant) return respond(error_response(404, "not_found", "no such tenant"));
+          runtime.get_tenant(*tenant, [&runtime, services, respond,
+                                       by = session.account](domain::result<domain::tenant> t) {
+            if (!t) return respond(error_response(t.err()));
+            services.keys->rotate(t->id, [&runtime, respond, by,
+                                          tenant = t->id](domain::result<fhir::tenant_keys> keys) {
+              if (!keys) return respond(error_response(keys.err()));
+              boost::json::array kids;
+              for (const auto& k : keys->keys) kids.emplace_back(k.kid());
+              boost::json::object after{
+                {"tenant", tenant.str()}, {"generation", keys->generation}, {"published", kids}};
+              // Under the box, like the operator's other changes to a tenant.
+              auto audit = domain::make_audit_entry(domain::box_tenant(), by, "signing_keys.rotate",
+                                                    tenant.str(), actors::wall_clock_now(), "",
+                                                    domain::json_text(after));
+              if (!audit) return respond(error_response(audit.err()));
+              runtime.record_audit(std::move(*audit),
+                                   [respond, after](const domain::result<void>& ok) {
+                                     if (!ok) return respond(error_response(ok.err()));
+                                     respond(json_response(200, domain::json_text(after)));
+                                   });
+            });
+          });
+        });
+    });
 
   routes.add("GET", "/smart/{tenant_id}/jwks.json",
              [&runtime, services](request& req, const responder& respond) {

