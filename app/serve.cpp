@@ -245,7 +245,10 @@ int serve(const config& settings) {
   // Reverse order of start: no new requests, then no actors, then close the store (flushes
   // the WAL). The server object itself goes last: late responders may still post to it.
   (*server)->stop();
+  // Threads that call into the actors end before the actor system does: one that ever did holds
+  // CAF's logger, and the actor system's destructor waits for the logger (a hang at stop).
   outbound->stop();
+  smart.keys->stop();
   retention.reset();
   runtime->shutdown();
   journal->stop();  // commits and acknowledges whatever the actors appended last

@@ -5,10 +5,7 @@
 
 #include <sodium.h>
 
-#include <sys/stat.h>
-
-#include <fstream>
-#include <iterator>
+#include <algorithm>
 #include <string>
 #include <string_view>
 
@@ -52,20 +49,17 @@ domain::result<secret_key> load_or_create_key(const fs::path& path) {
       return std::move(ok).err();
     return key;
   }
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0)
-    return make_error(errc::storage_failure, "cannot stat " + path.string());
-  if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-    return make_error(errc::storage_failure,
-                      path.string() + " is readable by group or others; chmod 600 it");
-  if (static_cast<std::size_t>(info.st_size) != secret_key::size)
+  // A key file is tiny; the cap only keeps a wrong file from being read whole.
+  auto content = storage::read_private_file(path, 4096);
+  if (!content) return std::move(content).err();
+  if (content->size() != secret_key::size) {
+    sodium_memzero(content->data(), content->size());
     return make_error(errc::storage_failure, path.string() + " is not a " +
                                                std::to_string(secret_key::size) + "-byte key");
-  std::ifstream in{path, std::ios::binary};
+  }
   std::array<unsigned char, secret_key::size> bytes{};
-  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (in.gcount() != static_cast<std::streamsize>(bytes.size()))
-    return make_error(errc::storage_failure, "cannot read " + path.string());
+  std::copy(content->begin(), content->end(), bytes.begin());
+  sodium_memzero(content->data(), content->size());
   auto key = secret_key::from_bytes(bytes);
   sodium_memzero(bytes.data(), bytes.size());
   return key;

@@ -9,10 +9,8 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
-#include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 namespace visitd::fhir {
@@ -70,31 +68,19 @@ std::optional<key_file> parse_key_file_name(const fs::path& path) {
   return f;
 }
 
-domain::result<std::string> read_private_file(const fs::path& path) {
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0)
-    return make_error(errc::storage_failure, "cannot stat " + path.string());
-  if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-    return make_error(errc::storage_failure,
-                      path.string() + " is readable by group or others; chmod 600 it");
-  std::ifstream in{path, std::ios::binary};
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (!in) return make_error(errc::storage_failure, "cannot read " + path.string());
-  return content.str();
-}
-
 class file_key_ring final : public key_ring {
 public:
   explicit file_key_ring(fs::path dir) : dir_(std::move(dir)), worker_([this] { work(); }) {}
 
-  ~file_key_ring() override {
+  ~file_key_ring() override { stop(); }
+
+  void stop() override {
     {
       std::lock_guard lock{mutex_};
       stopping_ = true;
     }
     wake_.notify_all();
-    worker_.join();
+    if (worker_.joinable()) worker_.join();
   }
 
   file_key_ring(const file_key_ring&) = delete;
@@ -254,7 +240,8 @@ private:
     keys.generation = files.front().generation;
     for (const auto& f : files) {
       if (f.generation + 1 < keys.generation) continue;  // left by an interrupted rotation
-      auto pem = read_private_file(f.path);
+      // A PEM key of RSA 3072 is about 2.5 KB; anything far larger is not one of ours.
+      auto pem = storage::read_private_file(f.path, std::size_t{64} * 1024);
       if (!pem) return std::move(pem).err();
       auto key = signing_key_from_pem(*pem, f.alg, f.kid);
       OPENSSL_cleanse(pem->data(), pem->size());

@@ -48,6 +48,12 @@ public:
 
   /// Makes a new generation for the tenant and deletes the one before the previous.
   virtual void rotate(const domain::tenant_id& tenant, reply done) = 0;
+
+  /// Answers queued requests with `unavailable` and joins the ring's thread; later requests
+  /// that need it are refused the same way. Idempotent. Call before the code its completions
+  /// call into goes away: a thread that called into CAF keeps the actor system's logger alive
+  /// until it ends, so the actor system cannot be destroyed while the thread lives.
+  virtual void stop() = 0;
 };
 
 /// Opens the ring at `dir` (created mode 0700 if missing) and loads every tenant's keys.

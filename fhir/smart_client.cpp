@@ -124,44 +124,53 @@ domain::timestamp smart_client::now() const {
   return std::chrono::time_point_cast<domain::duration>(std::chrono::system_clock::now());
 }
 
-void smart_client::discover(const std::string& fhir_base, const std::string& trust,
-                            const reply<smart_configuration>& done) {
-  auto key = trust + '\n' + fhir_base;
+template <class T, class Parse>
+void smart_client::fetch_cached(std::map<std::string, cached<T>>& cache, std::string_view what,
+                                const std::string& url, const std::string& trust,
+                                std::chrono::seconds max_age, Parse parse, const reply<T>& done) {
+  auto key = trust + '\n' + url;
   {
     std::unique_lock lock{mutex_};
-    auto it = configurations_.find(key);
-    if (it != configurations_.end() && now() - it->second.fetched_at < options_.discovery_ttl) {
+    auto it = cache.find(key);
+    if (it != cache.end() && now() - it->second.fetched_at < max_age) {
       auto copy = it->second.value;
       lock.unlock();
       return done(std::move(copy));
     }
   }
-  std::string url = fhir_base;
-  url.append(well_known_suffix);
   outbound_request request{.method = "GET",
                            .url = url,
                            .headers = {{"Accept", "application/json"}},
                            .body = {},
                            .trust = trust};
-  http_->send(std::move(request), [self = shared_from_this(), done, key,
-                                   url](domain::result<outbound_response> r) {
+  http_->send(std::move(request), [self = shared_from_this(), &cache, what = std::string{what}, url,
+                                   key, parse, done](domain::result<outbound_response> r) {
     if (!r)
-      return done(make_error(r.err().code, "could not fetch the EHR's SMART configuration from " +
-                                             url + ": " + r.err().message));
+      return done(make_error(r.err().code, "could not fetch the EHR's " + what + " from " + url +
+                                             ": " + r.err().message));
     if (r->status != 200)
-      return done(make_error(errc::unavailable, "the EHR has no SMART configuration at " + url +
+      return done(make_error(errc::unavailable, "the EHR has no " + what + " at " + url +
                                                   " (HTTP " + std::to_string(r->status) + ")"));
-    auto config = parse_smart_configuration(r->body);
-    if (!config)
-      return done(make_error(errc::invalid_argument, "the EHR's SMART configuration at " + url +
-                                                       " is not usable: " + config.err().message));
+    auto document = parse(r->body);
+    if (!document)
+      return done(make_error(
+        errc::invalid_argument,
+        "the EHR's " + what + " at " + url + " is not usable: " + document.err().message));
     {
       std::lock_guard lock{self->mutex_};
-      self->configurations_[key] = {*config, self->now()};
-      keep_within(self->configurations_, self->options_.cache_capacity);
+      cache[key] = {*document, self->now()};
+      keep_within(cache, self->options_.cache_capacity);
     }
-    done(std::move(*config));
+    done(std::move(*document));
   });
+}
+
+void smart_client::discover(const std::string& fhir_base, const std::string& trust,
+                            const reply<smart_configuration>& done) {
+  std::string url = fhir_base;
+  url.append(well_known_suffix);
+  fetch_cached(configurations_, "SMART configuration", url, trust, options_.discovery_ttl,
+               parse_smart_configuration, done);
 }
 
 void smart_client::exchange_code(const code_exchange& request, const reply<token_response>& done) {
@@ -245,44 +254,8 @@ void smart_client::verify_identity(const std::string& id_token,
 
 void smart_client::issuer_keys(const std::string& jwks_uri, const std::string& trust, bool refresh,
                                const reply<jwk_set>& done) {
-  auto key = trust + '\n' + jwks_uri;
-  {
-    std::unique_lock lock{mutex_};
-    auto it = key_sets_.find(key);
-    if (it != key_sets_.end()) {
-      auto age = now() - it->second.fetched_at;
-      if ((!refresh && age < options_.jwks_ttl) ||
-          (refresh && age < options_.jwks_refetch_interval)) {
-        auto copy = it->second.value;
-        lock.unlock();
-        return done(std::move(copy));
-      }
-    }
-  }
-  outbound_request request{.method = "GET",
-                           .url = jwks_uri,
-                           .headers = {{"Accept", "application/json"}},
-                           .body = {},
-                           .trust = trust};
-  http_->send(std::move(request), [self = shared_from_this(), done, key,
-                                   jwks_uri](domain::result<outbound_response> r) {
-    if (!r)
-      return done(make_error(
-        r.err().code, "could not fetch the EHR's keys from " + jwks_uri + ": " + r.err().message));
-    if (r->status != 200)
-      return done(make_error(errc::unavailable, "the EHR's keys at " + jwks_uri +
-                                                  " answered HTTP " + std::to_string(r->status)));
-    auto keys = parse_jwks(r->body);
-    if (!keys)
-      return done(make_error(errc::invalid_argument, "the EHR's keys at " + jwks_uri +
-                                                       " are not usable: " + keys.err().message));
-    {
-      std::lock_guard lock{self->mutex_};
-      self->key_sets_[key] = {*keys, self->now()};
-      keep_within(self->key_sets_, self->options_.cache_capacity);
-    }
-    done(std::move(*keys));
-  });
+  fetch_cached(key_sets_, "keys (JWKS)", jwks_uri, trust,
+               refresh ? options_.jwks_refetch_interval : options_.jwks_ttl, parse_jwks, done);
 }
 
 }  // namespace visitd::fhir

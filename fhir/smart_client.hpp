@@ -138,6 +138,12 @@ private:
   };
 
   [[nodiscard]] domain::timestamp now() const;
+  /// GET `url` (a JSON document), parsed with `parse`, from `cache` while younger than
+  /// `max_age`. Errors say what (`what`) could not be fetched, from where, and why.
+  template <class T, class Parse>
+  void fetch_cached(std::map<std::string, cached<T>>& cache, std::string_view what,
+                    const std::string& url, const std::string& trust, std::chrono::seconds max_age,
+                    Parse parse, const reply<T>& done);
   void verify_identity(const std::string& id_token, const id_token_expectation& expected,
                        bool refreshed, const reply<id_token_claims>& done);
 

@@ -10,13 +10,13 @@
 #include "fhir/authorization_secrets.hpp"
 #include "http/errors.hpp"
 #include "http/json_body.hpp"
+#include "http/query_params.hpp"
 #include "http/session_auth.hpp"
 #include "http/smart_common.hpp"
 #include "http/visit_json.hpp"
 #include "http/visit_routes.hpp"
 
 #include <boost/json.hpp>
-#include <boost/url/parse_query.hpp>
 
 #include <algorithm>
 #include <array>
@@ -101,22 +101,10 @@ struct launch_query {
   std::string launch;
 };
 
-// Lenient like the callback: EHRs add parameters of their own. A repeated iss or launch is
-// refused (which one would be meant?).
 domain::result<launch_query> parse_launch_query(std::string_view query) {
-  launch_query out;
-  if (query.empty()) return out;
-  auto params = boost::urls::parse_query(query);
-  if (!params) return make_error(errc::invalid_argument, "the query string is not valid");
-  for (auto param : *params) {
-    auto key = param.key.decode();
-    std::string* target = key == "iss" ? &out.iss : key == "launch" ? &out.launch : nullptr;
-    if (target == nullptr) continue;
-    if (!target->empty()) return make_error(errc::invalid_argument, key + " is given twice");
-    if (param.value.size() > 4096) return make_error(errc::invalid_argument, key + " is too long");
-    *target = param.has_value ? param.value.decode() : std::string{};
-  }
-  return out;
+  auto params = query_params::parse_known(query, {"iss", "launch"});
+  if (!params) return std::move(params).err();
+  return launch_query{params->get("iss").value_or(""), params->get("launch").value_or("")};
 }
 
 /// The launch's visit reference: the fhirContext Appointment, and the encounter.
@@ -236,35 +224,25 @@ void finish_patient(actors::runtime& runtime, const auth::secret_key& join_link_
       auto participant = *domain::join_id::parse("j-" + auth::token_digest(key).substr(0, 16));
       auto expires =
         std::max(v->info.scheduled_start, actors::wall_clock_now()) + std::chrono::hours{12};
-      auto grant = domain::make_join_grant(v->info.id, domain::participant_role::patient,
-                                           participant, expires);
-      if (!grant) return respond(error_response(grant.err()));
-      auto token = auth::seal_join_link(join_link_key, *grant);
-      auto audit = domain::make_audit_entry(v->info.tenant, ehr_launch_actor(), "visit.join_link",
-                                            v->info.id.str(), actors::wall_clock_now(), "",
-                                            boost::json::serialize(boost::json::object{
-                                              {"visit", v->info.id.str()},
-                                              {"role", "patient"},
-                                              {"participant", "p-" + participant.str()},
-                                              {"ehr_user", user.str()},
-                                              {"expires_at", domain::format_rfc3339(expires)}}));
-      if (!audit) return respond(error_response(audit.err()));
-      runtime.record_audit(std::move(*audit), [req, respond, token, expires,
-                                               visit = v->info.id](const domain::result<void>& ok) {
-        if (!ok) return respond(error_response(ok.err()));
-        if (wants_json(req)) {
-          boost::json::object out{{"role", "patient"},
-                                  {"visit_id", visit.str()},
-                                  {"url", "/join/" + token},
-                                  {"token", token},
-                                  {"expires_at", domain::format_rfc3339(expires)}};
-          auto res = json_response(200, boost::json::serialize(out));
-          res.headers.emplace_back("Cache-Control", "no-store");
-          return respond(std::move(res));
-        }
-        respond(page(200, "Your virtual visit",
-                     "You are in the waiting room of your visit; your care team will let you in."));
-      });
+      issue_join_link(
+        runtime, join_link_key, *v, domain::participant_role::patient, participant, expires,
+        ehr_launch_actor(), user,
+        [req, respond, visit = v->info.id](const domain::result<issued_join_link>& link) {
+          if (!link) return respond(error_response(link.err()));
+          if (wants_json(req)) {
+            boost::json::object out{{"role", "patient"},
+                                    {"visit_id", visit.str()},
+                                    {"url", "/join/" + link->token},
+                                    {"token", link->token},
+                                    {"expires_at", domain::format_rfc3339(link->expires_at)}};
+            auto res = json_response(200, boost::json::serialize(out));
+            res.headers.emplace_back("Cache-Control", "no-store");
+            return respond(std::move(res));
+          }
+          respond(page(200, "Your virtual visit",
+                       "You are in the waiting room of your visit; your care team will let you "
+                       "in."));
+        });
     });
 }
 
@@ -361,57 +339,29 @@ void start_launch(actors::runtime& runtime, const smart_services& s, const reque
             scopes.insert(scopes.begin(), "launch");
           auto secrets = fhir::make_authorization_secrets();
           if (!secrets) return respond(failure(copy, 503, "unavailable", secrets.err().message));
-          auto settings = revision->settings;
-          auto trust = s.trust_for(tenant.id);
-          s.client->discover(
-            settings.base_url, trust,
-            [s, copy, respond, kind, query, endpoint_id, binding, tenant, settings, trust,
-             scopes = std::move(scopes), secrets = *secrets,
-             number = revision->number](domain::result<fhir::smart_configuration> config) {
-              if (!config) return respond(ehr_failure(copy, config.err()));
-              if (config->jwks_uri.empty())
-                return respond(failure(copy, 502, "ehr_failure",
-                                       "the EHR's SMART configuration has no jwks_uri"));
-              fhir::pending_authorization ctx;
-              ctx.purpose = fhir::authorization_purpose::launch;
-              ctx.launch = kind;
-              ctx.tenant = tenant.id;
-              ctx.endpoint = endpoint_id;
-              ctx.revision = number;
-              ctx.environment = settings.environment;
-              ctx.fhir_base = settings.base_url;
-              ctx.issuer = config->issuer.empty() ? settings.base_url : config->issuer;
-              ctx.token_endpoint = config->token_endpoint;
-              ctx.jwks_uri = config->jwks_uri;
-              ctx.client_id = settings.client_id;
-              ctx.client = settings.type;
-              ctx.signing_alg = assertion_alg(*config);
-              ctx.redirect_uri = redirect_uri_of(s, tenant.id, endpoint_id);
-              ctx.code_verifier = secrets.code_verifier;
-              ctx.nonce = secrets.nonce;
-              ctx.trust = trust;
-              ctx.expires_at = now_of(s) + s.sign_in_ttl;
-              auto url = fhir::authorize_url(*config, {.client_id = settings.client_id,
-                                                       .redirect_uri = ctx.redirect_uri,
-                                                       .scopes = scopes,
-                                                       .state = secrets.state,
-                                                       .aud = settings.base_url,
-                                                       .code_challenge = secrets.code_challenge,
-                                                       .nonce = secrets.nonce,
-                                                       .launch = query.launch});
-              if (!url) return respond(failure(copy, 502, "ehr_failure", url.err().message));
-              if (auto added = s.pending->add(secrets.state, binding, std::move(ctx), now_of(s));
-                  !added)
-                return respond(ehr_failure(copy, added.err()));
-              response res;
-              res.status = 302;
-              res.content_type = "text/plain";
-              res.headers.emplace_back("Location", *url);
-              res.headers.emplace_back("Cache-Control", "no-store");
-              res.headers.emplace_back("Referrer-Policy", "no-referrer");
-              set_binding_cookie(res, binding, s.sign_in_ttl);
-              respond(std::move(res));
-            });
+          sign_in_request request{.purpose = fhir::authorization_purpose::launch,
+                                  .launch = kind,
+                                  .tenant = tenant.id,
+                                  .endpoint = endpoint_id,
+                                  .revision = revision->number,
+                                  .settings = revision->settings,
+                                  .approver = {},
+                                  .scopes = std::move(scopes),
+                                  .launch_parameter = query.launch,
+                                  .secrets = *secrets,
+                                  .expires_at = domain::timestamp::max()};
+          begin_sign_in(s, std::move(request), binding,
+                        [s, copy, respond, binding](domain::result<started_sign_in> started) {
+                          if (!started) return respond(ehr_failure(copy, started.err()));
+                          response res;
+                          res.status = 302;
+                          res.content_type = "text/plain";
+                          res.headers.emplace_back("Location", started->authorize_url);
+                          res.headers.emplace_back("Cache-Control", "no-store");
+                          res.headers.emplace_back("Referrer-Policy", "no-referrer");
+                          set_binding_cookie(res, binding, s.sign_in_ttl);
+                          respond(std::move(res));
+                        });
         });
     });
 }

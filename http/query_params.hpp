@@ -19,6 +19,12 @@ public:
   [[nodiscard]] static domain::result<query_params> parse(
     std::string_view query, std::initializer_list<std::string_view> allowed);
 
+  /// As `parse`, but names outside `known` are ignored rather than refused: for requests whose
+  /// query another party writes (an EHR's launch and redirect add parameters of their own). A
+  /// repeated known name is still refused (which value would be meant?).
+  [[nodiscard]] static domain::result<query_params> parse_known(
+    std::string_view query, std::initializer_list<std::string_view> known);
+
   /// The decoded value of `name`, if given.
   [[nodiscard]] std::optional<std::string> get(std::string_view name) const;
 

@@ -148,4 +148,61 @@ void client_assertion_for(const smart_services& s, const fhir::pending_authoriza
   });
 }
 
+void begin_sign_in(const smart_services& s, sign_in_request request, std::string binding,
+                   const std::function<void(domain::result<started_sign_in>)>& done) {
+  auto trust = s.trust_for(request.tenant);
+  auto base_url = request.settings.base_url;
+  s.client->discover(
+    base_url, trust,
+    [s, request = std::move(request), binding = std::move(binding), trust,
+     done](domain::result<fhir::smart_configuration> config) {
+      if (!config) return done(config.err());
+      const auto& settings = request.settings;
+      const auto& methods = config->token_endpoint_auth_methods_supported;
+      if (settings.type == domain::client_type::confidential_private_key_jwt && !methods.empty() &&
+          std::find(methods.begin(), methods.end(), "private_key_jwt") == methods.end())
+        return done(make_error(errc::unavailable,
+                               "the EHR does not accept private_key_jwt client authentication, but "
+                               "the endpoint is configured as a confidential client"));
+      if (config->jwks_uri.empty())
+        return done(make_error(errc::unavailable,
+                               "the EHR's SMART configuration has no jwks_uri, so its id_token "
+                               "cannot be verified"));
+      fhir::pending_authorization ctx;
+      ctx.purpose = request.purpose;
+      ctx.launch = request.launch;
+      ctx.tenant = request.tenant;
+      ctx.endpoint = request.endpoint;
+      ctx.revision = request.revision;
+      ctx.environment = settings.environment;
+      ctx.approver = request.approver;
+      ctx.fhir_base = settings.base_url;
+      ctx.issuer = config->issuer.empty() ? settings.base_url : config->issuer;
+      ctx.token_endpoint = config->token_endpoint;
+      ctx.jwks_uri = config->jwks_uri;
+      ctx.client_id = settings.client_id;
+      ctx.client = settings.type;
+      ctx.signing_alg = assertion_alg(*config);
+      ctx.redirect_uri = redirect_uri_of(s, request.tenant, request.endpoint);
+      ctx.code_verifier = request.secrets.code_verifier;
+      ctx.nonce = request.secrets.nonce;
+      ctx.trust = trust;
+      ctx.expires_at = std::min(request.expires_at, now_of(s) + s.sign_in_ttl);
+      auto url = fhir::authorize_url(*config, {.client_id = settings.client_id,
+                                               .redirect_uri = ctx.redirect_uri,
+                                               .scopes = request.scopes,
+                                               .state = request.secrets.state,
+                                               .aud = settings.base_url,
+                                               .code_challenge = request.secrets.code_challenge,
+                                               .nonce = request.secrets.nonce,
+                                               .launch = request.launch_parameter});
+      if (!url) return done(make_error(errc::unavailable, url.err().message));
+      started_sign_in started{*url, ctx.expires_at};
+      if (auto added = s.pending->add(request.secrets.state, binding, std::move(ctx), now_of(s));
+          !added)
+        return done(added.err());
+      done(std::move(started));
+    });
+}
+
 }  // namespace visitd::http

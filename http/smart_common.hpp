@@ -5,8 +5,11 @@
 // browser-binding cookie, the redirect URI, and the client assertion of a confidential client.
 
 #include "domain/error.hpp"
+#include "domain/fhir_endpoint.hpp"
 #include "domain/ids.hpp"
+#include "domain/integration_records.hpp"
 #include "domain/time.hpp"
+#include "fhir/authorization_secrets.hpp"
 #include "fhir/pending_authorizations.hpp"
 #include "fhir/smart_configuration.hpp"
 #include "http/message.hpp"
@@ -17,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace visitd::http {
 
@@ -53,6 +57,34 @@ void set_binding_cookie(response& res, std::string_view value, std::chrono::seco
 
 /// RS384, or ES384 when the EHR lists only that.
 [[nodiscard]] std::string assertion_alg(const fhir::smart_configuration& config);
+
+/// What a sign-in is for, against which revision, with which secrets.
+struct sign_in_request {
+  fhir::authorization_purpose purpose = fhir::authorization_purpose::validation;
+  domain::launch_kind launch = domain::launch_kind::provider;  ///< For launches.
+  domain::tenant_id tenant;
+  domain::endpoint_id endpoint;
+  domain::revision_number revision;
+  domain::endpoint_settings settings;  ///< The revision's.
+  domain::account_id approver;         ///< For validations.
+  std::vector<std::string> scopes;
+  std::string launch_parameter;  ///< The EHR's `launch`; empty for standalone.
+  fhir::authorization_secrets secrets;
+  domain::timestamp expires_at{};  ///< At the latest; `sign_in_ttl` may cut it shorter.
+};
+
+struct started_sign_in {
+  std::string authorize_url;
+  domain::timestamp expires_at{};
+};
+
+/// The part every sign-in shares: the EHR's SMART configuration (discovery), its checks (a
+/// jwks_uri to verify the id_token with; private_key_jwt for a confidential client), the
+/// pending authorization bound to `binding`, and the authorize URL to send the browser to.
+/// Errors are the EHR's (answer them as a gateway failure), or `rate_limited` when too many
+/// sign-ins are pending.
+void begin_sign_in(const smart_services& s, sign_in_request request, std::string binding,
+                   const std::function<void(domain::result<started_sign_in>)>& done);
 
 /// The private_key_jwt assertion for a confidential client's token request, or "" for a public
 /// client. Runs `done` once (inline, or on the key ring's thread for a tenant's first keys).

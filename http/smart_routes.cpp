@@ -9,11 +9,11 @@
 #include "fhir/jose.hpp"
 #include "http/errors.hpp"
 #include "http/launch_routes.hpp"
+#include "http/query_params.hpp"
 #include "http/session_auth.hpp"
 #include "http/smart_common.hpp"
 
 #include <boost/json.hpp>
-#include <boost/url/parse_query.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -38,26 +38,11 @@ struct callback_query {
 // Lenient on purpose: EHRs add parameters of their own (`iss`, `session_state`, ...), which are
 // ignored; only a repeated parameter we read is refused (it could smuggle a second state).
 domain::result<callback_query> parse_callback_query(std::string_view query) {
-  auto params = boost::urls::parse_query(query);
-  if (!params) return make_error(errc::invalid_argument, "the query string is not valid");
-  callback_query out;
-  for (auto param : *params) {
-    auto key = param.key.decode();
-    std::string* target = nullptr;
-    if (key == "state")
-      target = &out.state;
-    else if (key == "code")
-      target = &out.code;
-    else if (key == "error")
-      target = &out.error;
-    else if (key == "error_description")
-      target = &out.error_description;
-    if (target == nullptr) continue;
-    if (!target->empty())
-      return make_error(errc::invalid_argument, key + " is given more than once");
-    if (param.value.size() > 4096) return make_error(errc::invalid_argument, key + " is too long");
-    *target = param.has_value ? param.value.decode() : std::string{};
-  }
+  auto params = query_params::parse_known(query, {"state", "code", "error", "error_description"});
+  if (!params) return std::move(params).err();
+  callback_query out{params->get("state").value_or(""), params->get("code").value_or(""),
+                     params->get("error").value_or(""),
+                     params->get("error_description").value_or("")};
   if (out.state.empty()) return make_error(errc::invalid_argument, "state is missing");
   if (out.code.empty() && out.error.empty())
     return make_error(errc::invalid_argument, "neither code nor error was given");
@@ -168,60 +153,27 @@ void start_validation(actors::runtime& runtime, const smart_services& s, const r
         [s, respond, tenant, approver, endpoint, revision, binding,
          settings](domain::result<actors::pending_validation> secrets) {
           if (!secrets) return respond(error_response(secrets.err()));
-          auto trust = s.trust_for(tenant.id);
-          s.client->discover(
-            settings.base_url, trust,
-            [s, respond, tenant, approver, endpoint, revision, binding, settings, trust,
-             secrets = *secrets](domain::result<fhir::smart_configuration> config) {
-              if (!config) return respond(error_response(502, "ehr_failure", config.err().message));
-              const bool confidential =
-                settings.type == domain::client_type::confidential_private_key_jwt;
-              const auto& methods = config->token_endpoint_auth_methods_supported;
-              if (confidential && !methods.empty() &&
-                  std::find(methods.begin(), methods.end(), "private_key_jwt") == methods.end())
-                return respond(error_response(
-                  502, "ehr_failure",
-                  "the EHR does not accept private_key_jwt client authentication, but the "
-                  "endpoint is configured as a confidential client"));
-              fhir::pending_authorization ctx;
-              ctx.purpose = fhir::authorization_purpose::validation;
-              ctx.tenant = tenant.id;
-              ctx.endpoint = endpoint;
-              ctx.revision = revision;
-              ctx.environment = settings.environment;
-              ctx.approver = approver;
-              ctx.fhir_base = settings.base_url;
-              ctx.issuer = config->issuer.empty() ? settings.base_url : config->issuer;
-              ctx.token_endpoint = config->token_endpoint;
-              ctx.jwks_uri = config->jwks_uri;
-              ctx.client_id = settings.client_id;
-              ctx.client = settings.type;
-              ctx.signing_alg = assertion_alg(*config);
-              ctx.redirect_uri = redirect_uri_of(s, tenant.id, endpoint);
-              ctx.code_verifier = secrets.code_verifier;
-              ctx.nonce = secrets.nonce;
-              ctx.trust = trust;
-              ctx.expires_at = std::min(secrets.expires_at, now_of(s) + s.sign_in_ttl);
-              if (ctx.jwks_uri.empty())
-                return respond(error_response(
-                  502, "ehr_failure",
-                  "the EHR's SMART configuration has no jwks_uri, so its id_token cannot be "
-                  "verified"));
-              auto url = fhir::authorize_url(*config, {.client_id = settings.client_id,
-                                                       .redirect_uri = ctx.redirect_uri,
-                                                       .scopes = {"openid", "fhirUser"},
-                                                       .state = secrets.state,
-                                                       .aud = settings.base_url,
-                                                       .code_challenge = secrets.code_challenge,
-                                                       .nonce = secrets.nonce,
-                                                       .launch = {}});
-              if (!url) return respond(error_response(502, "ehr_failure", url.err().message));
-              auto expires_at = ctx.expires_at;
-              if (auto added = s.pending->add(secrets.state, binding, std::move(ctx), now_of(s));
-                  !added)
-                return respond(error_response(added.err()));
-              boost::json::object out{{"authorize_url", *url},
-                                      {"expires_at", domain::format_rfc3339(expires_at)}};
+          sign_in_request request{.purpose = fhir::authorization_purpose::validation,
+                                  .launch = domain::launch_kind::provider,
+                                  .tenant = tenant.id,
+                                  .endpoint = endpoint,
+                                  .revision = revision,
+                                  .settings = settings,
+                                  .approver = approver,
+                                  .scopes = {"openid", "fhirUser"},
+                                  .launch_parameter = {},
+                                  .secrets = {secrets->state, secrets->nonce,
+                                              secrets->code_verifier, secrets->code_challenge},
+                                  .expires_at = secrets->expires_at};
+          begin_sign_in(
+            s, std::move(request), binding,
+            [s, respond, binding](domain::result<started_sign_in> started) {
+              if (!started)
+                return respond(started.err().code == errc::rate_limited
+                                 ? error_response(started.err())
+                                 : error_response(502, "ehr_failure", started.err().message));
+              boost::json::object out{{"authorize_url", started->authorize_url},
+                                      {"expires_at", domain::format_rfc3339(started->expires_at)}};
               auto res = json_response(200, domain::json_text(out));
               res.headers.emplace_back("Cache-Control", "no-store");
               set_binding_cookie(res, binding, s.sign_in_ttl);

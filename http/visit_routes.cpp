@@ -28,6 +28,34 @@ domain::visit_id visit_id_for(const domain::tenant_id& tenant, const domain::end
   return *domain::visit_id::parse("v-" + auth::token_digest(key).substr(0, 32));
 }
 
+void issue_join_link(actors::runtime& runtime, const auth::secret_key& join_link_key,
+                     const domain::visit_state& v, domain::participant_role role,
+                     const domain::join_id& participant, domain::timestamp expires_at,
+                     const domain::account_id& by,
+                     const std::optional<domain::ehr_user_id>& ehr_user,
+                     const std::function<void(domain::result<issued_join_link>)>& done) {
+  auto grant = domain::make_join_grant(v.info.id, role, participant, expires_at);
+  if (!grant) return done(grant.err());
+  auto token = auth::seal_join_link(join_link_key, *grant);
+  // Audited before the link is handed out (never the token itself: it is the credential): who
+  // issued which visit's link, for which role, valid until when.
+  boost::json::object after{{"visit", v.info.id.str()},
+                            {"role", domain::to_string(role)},
+                            {"participant", "p-" + participant.str()}};
+  if (ehr_user) after["ehr_user"] = ehr_user->str();
+  after["expires_at"] = domain::format_rfc3339(expires_at);
+  auto audit =
+    domain::make_audit_entry(v.info.tenant, by, "visit.join_link", v.info.id.str(),
+                             actors::wall_clock_now(), "", boost::json::serialize(after));
+  if (!audit) return done(audit.err());
+  runtime.record_audit(std::move(*audit),
+                       [done, link = issued_join_link{std::move(token), expires_at}](
+                         const domain::result<void>& recorded) {
+                         if (!recorded) return done(recorded.err());
+                         done(link);
+                       });
+}
+
 namespace {
 
 using body = std::shared_ptr<std::variant<json_fields, body_error>>;
@@ -236,25 +264,13 @@ void add_visit_routes(router& routes, actors::runtime& runtime,
               // Valid until the visit could still be running: start + its max length.
               auto expires = v.info.scheduled_start + std::chrono::hours{12};
               auto participant = *domain::join_id::parse("j-" + auth::random_token().substr(0, 16));
-              auto grant = domain::make_join_grant(v.info.id, role, participant, expires);
-              if (!grant) return respond(error_response(grant.err()));
-              auto token = auth::seal_join_link(join_link_key, *grant);
-              // Audited before the link is handed out (never the token itself: it is the
-              // credential): who issued which visit's link, for which role, valid until when.
-              auto audit = domain::make_audit_entry(
-                v.info.tenant, by, "visit.join_link", v.info.id.str(), actors::wall_clock_now(), "",
-                boost::json::serialize(
-                  boost::json::object{{"visit", v.info.id.str()},
-                                      {"role", domain::to_string(role)},
-                                      {"participant", "p-" + participant.str()},
-                                      {"expires_at", domain::format_rfc3339(expires)}}));
-              if (!audit) return respond(error_response(audit.err()));
-              runtime.record_audit(
-                std::move(*audit), [respond, token, expires](const domain::result<void>& recorded) {
-                  if (!recorded) return respond(error_response(recorded.err()));
-                  boost::json::object out{{"url", "/join/" + token},
-                                          {"token", token},
-                                          {"expires_at", domain::format_rfc3339(expires)}};
+              issue_join_link(
+                runtime, join_link_key, v, role, participant, expires, by, std::nullopt,
+                [respond](const domain::result<issued_join_link>& link) {
+                  if (!link) return respond(error_response(link.err()));
+                  boost::json::object out{{"url", "/join/" + link->token},
+                                          {"token", link->token},
+                                          {"expires_at", domain::format_rfc3339(link->expires_at)}};
                   respond(json_response(201, boost::json::serialize(out)));
                 });
             });

@@ -16,6 +16,10 @@
 #include "auth/secret_key.hpp"
 #include "http/router.hpp"
 
+#include <functional>
+#include <optional>
+#include <string>
+
 namespace visitd::http {
 
 /// The visit id for one EHR reference (`Appointment/…` or `Encounter/…`) of one endpoint of one
@@ -23,6 +27,23 @@ namespace visitd::http {
 [[nodiscard]] domain::visit_id visit_id_for(const domain::tenant_id& tenant,
                                             const domain::endpoint_id& endpoint,
                                             const domain::fhir_reference& reference);
+
+/// A join link made for one participant of a visit.
+struct issued_join_link {
+  std::string token;  ///< The sealed grant: the credential (never logged or audited).
+  domain::timestamp expires_at{};
+};
+
+/// Seals a join link for `participant` of visit `v` in `role`, valid until `expires_at`, and
+/// audits it (`visit.join_link` by `by`: visit, role, participant, expiry, and the EHR user when
+/// the link is for one; never the token) before `done` gets it. Used by admins' join-link
+/// requests and by patient launches.
+void issue_join_link(actors::runtime& runtime, const auth::secret_key& join_link_key,
+                     const domain::visit_state& v, domain::participant_role role,
+                     const domain::join_id& participant, domain::timestamp expires_at,
+                     const domain::account_id& by,
+                     const std::optional<domain::ehr_user_id>& ehr_user,
+                     const std::function<void(domain::result<issued_join_link>)>& done);
 
 /// `runtime` and `join_link_key` must outlive the routes.
 void add_visit_routes(router& routes, actors::runtime& runtime,

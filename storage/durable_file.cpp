@@ -1,8 +1,11 @@
 #include "storage/durable_file.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 
 namespace visitd::storage {
@@ -39,6 +42,23 @@ domain::result<void> write_file_atomically(const fs::path& path, std::string_vie
   ::close(dir_fd);
   if (!dir_synced) return make_error(errc::storage_failure, "cannot fsync " + dir.string());
   return {};
+}
+
+domain::result<std::string> read_private_file(const fs::path& path, std::size_t max_bytes) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0)
+    return make_error(errc::storage_failure, "cannot stat " + path.string());
+  if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+    return make_error(errc::storage_failure,
+                      path.string() + " is readable by group or others; chmod 600 it");
+  if (static_cast<std::size_t>(info.st_size) > max_bytes)
+    return make_error(errc::storage_failure,
+                      path.string() + " is larger than " + std::to_string(max_bytes) + " bytes");
+  std::ifstream in{path, std::ios::binary};
+  std::string content{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  if (in.bad() || !in.is_open())
+    return make_error(errc::storage_failure, "cannot read " + path.string());
+  return content;
 }
 
 }  // namespace visitd::storage
