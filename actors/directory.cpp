@@ -147,6 +147,7 @@ tenant_entry& add_tenant(self_pointer self, const domain::tenant& t,
   env->loader = st.loader;
   env->expiry_timer = st.args.expiry_timers;
   env->expiry = st.expiry;
+  env->write_back = st.args.write_back;
   entry.env = std::move(env);
   return st.tenants.insert_or_assign(t.id, std::move(entry)).first->second;
 }

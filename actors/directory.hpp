@@ -123,6 +123,8 @@ struct directory_args {
   /// The box's one audit sequence (storage/audit_log.hpp), shared by every audit writer; the
   /// directory makes its own when null (tests).
   std::shared_ptr<storage::audit_sequence> audit_sequence;
+  /// Where visit actors send the write-back items of their appends (may be null).
+  write_back_sink write_back;
 };
 
 struct tenant_handles {

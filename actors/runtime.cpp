@@ -2,6 +2,7 @@
 
 #include "actors/accounts_actor.hpp"
 #include "actors/directory.hpp"
+#include "actors/write_back.hpp"
 #include "storage/accounts.hpp"
 #include "storage/recovery.hpp"
 #include "storage/store.hpp"
@@ -13,6 +14,14 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+
+// GCC 12 reports a false -Wmaybe-uninitialized inside std::variant's move constructor when
+// `counted` moves a domain::result of a large aggregate (write_back_status) through
+// std::function; the value is always initialized (the variant holds one alternative or the
+// other). Only GCC is affected, and only this file's bridges.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace visitd::actors {
 
@@ -319,7 +328,17 @@ public:
     args.regions = options.regions;
     args.audit_sequence = audit_sequence_;
     args.recovered = std::move(recovered);
+    // The hub first (visit actors send it their items), then told where endpoints are looked up.
+    write_back_args wb;
+    wb.journal = &journal;
+    wb.store = &store;
+    wb.clock = wall_clock_now;
+    wb.transport = options.write_back;
+    wb.options = options.write_back_tuning;
+    write_back_ = spawn_write_back_hub(system_, std::move(wb));
+    args.write_back = caf::actor_cast<write_back_sink>(write_back_);
     directory_ = spawn_directory(system_, std::move(args));
+    caf::anon_send(write_back_, wb_attach_atom::value, directory_);
   }
 
   ~caf_runtime() override { shutdown(); }
@@ -485,11 +504,17 @@ public:
   void decide_revision(domain::tenant_id tenant, domain::endpoint_id endpoint,
                        domain::revision_number revision, domain::account_id by, bool approve,
                        reply<domain::fhir_endpoint> done) override {
-    if (approve)
+    if (approve) {
+      // The approved revision may change where and how write-back writes: tell it.
+      auto refresh = [hub = write_back_, done = std::move(done), tenant,
+                      endpoint](domain::result<domain::fhir_endpoint> r) {
+        if (r) caf::anon_send(hub, wb_refresh_atom::value, tenant, endpoint);
+        done(std::move(r));
+      };
       spawn_bridge(flow_bridge<domain::fhir_endpoint, approve_revision_atom, domain::account_id>,
-                   std::move(done), std::move(tenant), std::move(endpoint), revision,
-                   approve_revision_atom::value, std::move(by));
-    else
+                   reply<domain::fhir_endpoint>{std::move(refresh)}, std::move(tenant),
+                   std::move(endpoint), revision, approve_revision_atom::value, std::move(by));
+    } else
       spawn_bridge(flow_bridge<domain::fhir_endpoint, reject_revision_atom, domain::account_id>,
                    std::move(done), std::move(tenant), std::move(endpoint), revision,
                    reject_revision_atom::value, std::move(by));
@@ -514,6 +539,28 @@ public:
                  std::move(ehr_user));
   }
 
+  void write_back_status(domain::tenant_id tenant, domain::endpoint_id endpoint,
+                         reply<actors::write_back_status> done) override {
+    ask<actors::write_back_status>(write_back_, std::move(done), wb_status_atom::value,
+                                   std::move(tenant), std::move(endpoint));
+  }
+
+  void write_back_statuses(reply<std::vector<actors::write_back_status>> done) override {
+    ask<std::vector<actors::write_back_status>>(write_back_, std::move(done), wb_list_atom::value);
+  }
+
+  void dead_letters(domain::tenant_id tenant, domain::endpoint_id endpoint, std::uint64_t limit,
+                    reply<std::vector<domain::dead_letter>> done) override {
+    ask<std::vector<domain::dead_letter>>(write_back_, std::move(done), wb_dead_atom::value,
+                                          std::move(tenant), std::move(endpoint), limit);
+  }
+
+  void redrive_dead_letters(domain::tenant_id tenant, domain::endpoint_id endpoint,
+                            reply<std::uint64_t> done) override {
+    ask<std::uint64_t>(write_back_, std::move(done), wb_redrive_atom::value, std::move(tenant),
+                       std::move(endpoint));
+  }
+
   void shutdown() override {
     if (stopped_.exchange(true)) return;
     // Calls already made are answered first (a closing socket's leave becomes durable), for at
@@ -525,6 +572,8 @@ public:
     caf::anon_send_exit(accounts_, caf::exit_reason::user_shutdown);
     // The directory's links stop every tenant, board, visit actor and the loader with it.
     caf::anon_send_exit(directory_, caf::exit_reason::user_shutdown);
+    // Its endpoint actors are linked to it. Items in flight stay in the outbox.
+    caf::anon_send_exit(write_back_, caf::exit_reason::user_shutdown);
     system_.await_all_actors_done();
   }
 
@@ -604,6 +653,7 @@ private:
   health_actor health_;
   accounts_actor accounts_;
   directory directory_;
+  write_back_hub write_back_;
   std::atomic<bool> stopped_{false};       // read by callers' threads, set by shutdown()
   std::atomic<std::size_t> in_flight_{0};  // calls whose reply has not run yet
 };

@@ -8,6 +8,7 @@
 #include "actors/board_stream.hpp"
 #include "actors/endpoint_commands.hpp"
 #include "actors/visit_stream.hpp"
+#include "actors/write_back_types.hpp"
 #include "domain/account.hpp"
 #include "domain/audit.hpp"
 #include "domain/error.hpp"
@@ -45,6 +46,9 @@ struct runtime_options {
   /// Sessions and sign-in limits (actors/accounts_actor.hpp).
   std::chrono::seconds session_lifetime{std::chrono::hours{12}};
   std::chrono::seconds session_idle{std::chrono::minutes{30}};
+  /// How write-back reaches the EHR (empty: items wait in the outbox) and its tunables.
+  write_back_transport write_back{};
+  write_back_options write_back_tuning{};
 };
 
 /// Owns the actor system. Destroying it stops every actor and joins the scheduler threads.
@@ -150,6 +154,17 @@ public:
                                    domain::revision_number revision, std::string state,
                                    domain::account_id approver, domain::ehr_user_id ehr_user,
                                    reply<domain::fhir_endpoint> done) = 0;
+
+  /// Write-back (actors/write_back.hpp): an endpoint's status, every endpoint's (for
+  /// /metrics), its dead letters (at most `limit`), and their re-drive (how many went back to
+  /// the outbox). Approving a revision tells the endpoint's write-back on its own.
+  virtual void write_back_status(domain::tenant_id tenant, domain::endpoint_id endpoint,
+                                 reply<actors::write_back_status> done) = 0;
+  virtual void write_back_statuses(reply<std::vector<actors::write_back_status>> done) = 0;
+  virtual void dead_letters(domain::tenant_id tenant, domain::endpoint_id endpoint,
+                            std::uint64_t limit, reply<std::vector<domain::dead_letter>> done) = 0;
+  virtual void redrive_dead_letters(domain::tenant_id tenant, domain::endpoint_id endpoint,
+                                    reply<std::uint64_t> done) = 0;
 
   /// Stops all actors and waits for them. Idempotent. Call before closing the store.
   virtual void shutdown() = 0;

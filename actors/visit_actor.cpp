@@ -45,6 +45,7 @@ struct queued_command {
 struct in_flight_append {
   std::uint64_t id = 0;
   std::vector<domain::event_envelope> events;
+  std::vector<domain::write_back_item> write_backs;  ///< In the same group, for the sink.
   reply_promise promise;
   caf::actor_clock::time_point started_at;  ///< When its append_timeout began.
 };
@@ -315,7 +316,8 @@ void process_queue(self_pointer self) {
       answer(next.promise, command_reply{lv.visit.last_seq, {}});
       continue;
     }
-    auto ops = storage::event_ops(lv.visit.info.id, lv.visit.info.endpoint, *events);
+    auto write_backs = domain::write_back_items(lv.visit, *events);
+    auto ops = storage::event_ops(lv.visit.info, *events, write_backs);
     if (ends_visit(*events)) {
       // The report row needs the whole journal, written in the same group as the final events.
       auto all = events_after(st, lv, 0);
@@ -329,8 +331,8 @@ void process_queue(self_pointer self) {
                  std::make_move_iterator(close.end()));
     }
     auto id = st.next_append_id++;
-    lv.in_flight =
-      in_flight_append{id, std::move(*events), std::move(next.promise), self->clock().now()};
+    lv.in_flight = in_flight_append{id, std::move(*events), std::move(write_backs),
+                                    std::move(next.promise), self->clock().now()};
     append_acked<visit_impl>(self, *env.journal, std::move(ops), id);
     watch_append(self);
   }
@@ -366,6 +368,8 @@ void on_journal_ack(self_pointer self, std::uint64_t id, const caf::error& err) 
       if (board_relevant_change(*before, after)) self->send(st.env->board, after);
     }
     arm_expiry(self);
+    if (st.env->write_back && !done.write_backs.empty())
+      self->send(st.env->write_back, wb_items_atom::value, std::move(done.write_backs));
     // Pending unless the append timed out first: that requester was told "timeout" (outcome
     // unknown), and the events count now that they are durable.
     answer(done.promise, command_reply{lv.visit.last_seq, std::move(done.events)});

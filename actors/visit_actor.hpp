@@ -42,12 +42,14 @@
 // keeps more than one pending timer per deadline it has moved earlier.
 //
 // With a `tenant_board` in its environment, the actor sends it the visit's summary whenever the
-// status or the lobby/presence counts change.
+// status or the lobby/presence counts change; with a `write_back_sink`, it sends it the
+// write-back items of each append once durable (they are in the outbox, written with the events).
 
 #include "actors/expiry_scheduler.hpp"
 #include "actors/messages.hpp"
 #include "actors/tenant_board.hpp"
 #include "actors/visit_loader.hpp"
+#include "actors/write_back_sink.hpp"
 #include "domain/events.hpp"
 #include "domain/time.hpp"
 #include "domain/visit.hpp"
@@ -134,6 +136,8 @@ struct visit_environment {
   visit_actor_limits limits;
   tenant_board board;   ///< Told about summary changes; may be null.
   visit_loader loader;  ///< Needed only by spawn_visit_actor_from_store.
+  /// Told the write-back items of every durable append (may be null: they wait in the outbox).
+  write_back_sink write_back;
   /// Arm the expiry timer (tests that drive CAF's clock by hand may turn it off).
   bool expiry_timer = true;
   /// Where the expiry deadline goes when set (the directory shares one among all visits);

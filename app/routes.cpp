@@ -9,6 +9,7 @@
 #include "http/tenant_routes.hpp"
 #include "http/token_routes.hpp"
 #include "http/visit_routes.hpp"
+#include "http/write_back_routes.hpp"
 
 namespace visitd::app {
 
@@ -24,6 +25,7 @@ void add_all_routes(http::router& routes, actors::runtime& runtime,
   http::add_endpoint_routes(routes, runtime, public_url);
   http::add_visit_routes(routes, runtime, join_link_key);
   http::add_audit_routes(routes, runtime);
+  http::add_write_back_routes(routes, runtime);
   http::add_stream_routes(routes, runtime, join_link_key);
   http::add_lobby_routes(routes, runtime);
   http::add_smart_routes(routes, runtime, smart, join_link_key);

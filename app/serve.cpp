@@ -8,6 +8,7 @@
 #include "fhir/key_ring.hpp"
 #include "fhir/pending_authorizations.hpp"
 #include "fhir/smart_client.hpp"
+#include "fhir/write_back_client.hpp"
 #include "http/server.hpp"
 #include "http/tls_identity.hpp"
 #include "storage/accounts.hpp"
@@ -197,6 +198,28 @@ int serve(const config& settings) {
   auto journal = storage::start_journal(**store);
   actors::runtime_options runtime_options{.actor_threads = settings.actor_threads,
                                           .regions = settings.regions};
+  // Write-back goes out on the same outbound io thread, with the tenant's keys and CA.
+  fhir::write_back_client_options write_back_options;
+  if (!settings.public_url.empty()) write_back_options.observer = settings.public_url;
+  auto write_back = std::make_shared<fhir::write_back_client>(outbound->client, smart.client,
+                                                              *key_ring, write_back_options);
+  runtime_options.write_back = {
+    .check =
+      [write_back, trust_for = smart.trust_for](const fhir::write_back_endpoint& endpoint,
+                                                actors::write_back_transport::check_reply done) {
+        auto with_trust = endpoint;
+        with_trust.trust = trust_for(endpoint.tenant);
+        write_back->check(with_trust, done);
+      },
+    .deliver =
+      [write_back, trust_for = smart.trust_for](
+        const fhir::write_back_endpoint& endpoint, const fhir::write_back_plan& plan,
+        const domain::write_back_item& item, domain::fhir_write write,
+        actors::write_back_transport::deliver_reply done) {
+        auto with_trust = endpoint;
+        with_trust.trust = trust_for(endpoint.tenant);
+        write_back->deliver(with_trust, plan, item, write, done);
+      }};
   auto runtime = actors::start_runtime(runtime_options, **store, *journal, std::move(*recovered),
                                        std::move(*accounts));
   auto retention =

@@ -38,13 +38,44 @@ std::optional<std::pair<std::string_view, std::uint64_t>> parse_event(std::strin
   return std::pair{key.substr(0, key.size() - 9), *seq};
 }
 
-std::string outbox(std::string_view endpoint_id, std::string_view visit_id, std::uint64_t seq) {
-  std::string key{endpoint_id};
-  key.push_back(separator);
-  key.append(visit_id);
-  key.push_back(separator);
+std::string outbox(std::string_view tenant_id, std::string_view endpoint_id,
+                   std::string_view visit_id, std::uint64_t seq) {
+  auto key = outbox_visit_prefix(tenant_id, endpoint_id, visit_id);
   append_u64(key, seq);
   return key;
+}
+
+std::string outbox_prefix(std::string_view tenant_id, std::string_view endpoint_id) {
+  std::string key{tenant_id};
+  key.push_back(separator);
+  key.append(endpoint_id);
+  key.push_back(separator);
+  return key;
+}
+
+std::string outbox_visit_prefix(std::string_view tenant_id, std::string_view endpoint_id,
+                                std::string_view visit_id) {
+  auto key = outbox_prefix(tenant_id, endpoint_id);
+  key.append(visit_id);
+  key.push_back(separator);
+  return key;
+}
+
+std::optional<outbox_key_parts> parse_outbox(std::string_view key) {
+  // Ids never hold 0x00, so the first three separators split the ids; the last 8 bytes are seq.
+  if (key.size() < 9 + 6) return std::nullopt;
+  auto seq = read_u64(key.substr(key.size() - 8));
+  auto head = key.substr(0, key.size() - 8);
+  if (!seq || head.back() != separator) return std::nullopt;
+  head.remove_suffix(1);
+  auto first = head.find(separator);
+  if (first == std::string_view::npos || first == 0) return std::nullopt;
+  auto second = head.find(separator, first + 1);
+  if (second == std::string_view::npos || second == first + 1 || second + 1 >= head.size())
+    return std::nullopt;
+  if (head.find(separator, second + 1) != std::string_view::npos) return std::nullopt;
+  return outbox_key_parts{head.substr(0, first), head.substr(first + 1, second - first - 1),
+                          head.substr(second + 1), *seq};
 }
 
 std::string visit(std::string_view visit_id) {

@@ -31,9 +31,22 @@ void append_u64(std::string& out, std::uint64_t value);
 [[nodiscard]] std::optional<std::pair<std::string_view, std::uint64_t>> parse_event(
   std::string_view key);
 
-/// outbox: endpoint id | 0x00 | visit id | 0x00 | seq (u64): per endpoint, per visit, in order.
-[[nodiscard]] std::string outbox(std::string_view endpoint_id, std::string_view visit_id,
-                                 std::uint64_t seq);
+/// outbox and dead_letters: tenant id | 0x00 | endpoint id | 0x00 | visit id | 0x00 | seq (u64):
+/// per endpoint (endpoint ids are unique within their tenant only), per visit, in order.
+[[nodiscard]] std::string outbox(std::string_view tenant_id, std::string_view endpoint_id,
+                                 std::string_view visit_id, std::uint64_t seq);
+/// The prefix of every outbox key of one endpoint.
+[[nodiscard]] std::string outbox_prefix(std::string_view tenant_id, std::string_view endpoint_id);
+/// The prefix of every outbox key of one visit of an endpoint.
+[[nodiscard]] std::string outbox_visit_prefix(std::string_view tenant_id,
+                                              std::string_view endpoint_id,
+                                              std::string_view visit_id);
+/// Splits an outbox key into tenant id, endpoint id, visit id and seq; nullopt if it is not one.
+struct outbox_key_parts {
+  std::string_view tenant, endpoint, visit;
+  std::uint64_t seq = 0;
+};
+[[nodiscard]] std::optional<outbox_key_parts> parse_outbox(std::string_view key);
 
 /// visits: visit id (ids are generated unique across tenants).
 [[nodiscard]] std::string visit(std::string_view visit_id);

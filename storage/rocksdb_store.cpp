@@ -33,11 +33,12 @@ std::string_view to_string(durability mode) noexcept {
 namespace {
 
 constexpr std::array column_names{
-  std::string_view{"meta"},      std::string_view{"tenants"},
-  std::string_view{"endpoints"}, std::string_view{"endpoint_by_url"},
-  std::string_view{"accounts"},  std::string_view{"visits"},
-  std::string_view{"events"},    std::string_view{"outbox"},
-  std::string_view{"audit"},     std::string_view{"reports"},
+  std::string_view{"meta"},         std::string_view{"tenants"},
+  std::string_view{"endpoints"},    std::string_view{"endpoint_by_url"},
+  std::string_view{"accounts"},     std::string_view{"visits"},
+  std::string_view{"events"},       std::string_view{"outbox"},
+  std::string_view{"audit"},        std::string_view{"reports"},
+  std::string_view{"dead_letters"},
 };
 
 constexpr std::string_view schema_version_key = "schema_version";

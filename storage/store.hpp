@@ -37,6 +37,7 @@ enum class column : int {
   outbox,           ///< Pending EHR write-backs, written in the same batch as their event.
   audit,            ///< Admin audit log by tenant id + time.
   reports,          ///< One report row per ended visit.
+  dead_letters,     ///< Write-backs the EHR refused for good, kept for the portal and re-drive.
 };
 
 /// Every column, in declaration order.

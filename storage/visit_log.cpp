@@ -1,34 +1,27 @@
 #include "storage/visit_log.hpp"
 
 #include "domain/event_codec.hpp"
+#include "domain/write_back.hpp"
 #include "storage/keys.hpp"
-
-#include <type_traits>
 
 namespace visitd::storage {
 
-bool needs_write_back(const domain::visit_event& event) noexcept {
-  return std::visit(
-    [](const auto& e) {
-      using T = std::decay_t<decltype(e)>;
-      return std::is_same_v<T, domain::connected> || std::is_same_v<T, domain::disconnected> ||
-             std::is_same_v<T, domain::lobby_entered> || std::is_same_v<T, domain::visit_started> ||
-             std::is_same_v<T, domain::visit_ended> ||
-             std::is_same_v<T, domain::device_test_result>;
-    },
-    event);
+std::vector<write_op> event_ops(const domain::visit_state& before,
+                                std::span<const domain::event_envelope> events) {
+  return event_ops(before.info, events, domain::write_back_items(before, events));
 }
 
-std::vector<write_op> event_ops(const domain::visit_id& visit, const domain::endpoint_id& endpoint,
-                                std::span<const domain::event_envelope> events) {
+std::vector<write_op> event_ops(const domain::visit_info& info,
+                                std::span<const domain::event_envelope> events,
+                                std::span<const domain::write_back_item> items) {
   std::vector<write_op> ops;
-  ops.reserve(events.size() * 2);
-  for (const auto& e : events) {
-    auto bytes = domain::encode(e);
-    if (needs_write_back(e.event))
-      ops.push_back({column::outbox, keys::outbox(endpoint.str(), visit.str(), e.seq), bytes});
-    ops.push_back({column::events, keys::event(visit.str(), e.seq), std::move(bytes)});
-  }
+  ops.reserve(events.size() + items.size());
+  for (const auto& item : items)
+    ops.push_back({column::outbox,
+                   keys::outbox(info.tenant.str(), info.endpoint.str(), info.id.str(), item.seq),
+                   domain::encode(item)});
+  for (const auto& e : events)
+    ops.push_back({column::events, keys::event(info.id.str(), e.seq), domain::encode(e)});
   return ops;
 }
 

@@ -7,6 +7,8 @@
 #include "domain/error.hpp"
 #include "domain/events.hpp"
 #include "domain/ids.hpp"
+#include "domain/visit.hpp"
+#include "domain/write_back.hpp"
 #include "storage/store.hpp"
 
 #include <cstdint>
@@ -15,16 +17,17 @@
 
 namespace visitd::storage {
 
-/// Whether an event is written back to the EHR (and so gets an outbox entry): connects,
-/// disconnects, lobby entry (Appointment "arrived"), visit start and end, device-test results.
-/// Lobby messages, admissions and denials stay in visitd.
-[[nodiscard]] bool needs_write_back(const domain::visit_event& event) noexcept;
-
-/// The ops that append `events` of a visit: one `events` put per event and one `outbox` put per
-/// event that needs write-back, keyed under `endpoint`. Append them as ONE journal group.
-[[nodiscard]] std::vector<write_op> event_ops(const domain::visit_id& visit,
-                                              const domain::endpoint_id& endpoint,
+/// The ops that append `events` to a visit whose state before them is `before`: one `events` put
+/// per event and one `outbox` put per write-back item they cause (domain::write_back_items:
+/// connects, disconnects, a patient's lobby entry, visit start and end, device tests), keyed
+/// under the visit's tenant and endpoint. Append them as ONE journal group.
+[[nodiscard]] std::vector<write_op> event_ops(const domain::visit_state& before,
                                               std::span<const domain::event_envelope> events);
+/// The same with the items already computed (`domain::write_back_items(before, events)`), for a
+/// caller that keeps them.
+[[nodiscard]] std::vector<write_op> event_ops(const domain::visit_info& visit,
+                                              std::span<const domain::event_envelope> events,
+                                              std::span<const domain::write_back_item> items);
 
 /// Reads the events of `visit` with seq > `after`, in sequence order. Fails with
 /// storage_failure if a stored event does not decode or the sequence has a gap (the store is

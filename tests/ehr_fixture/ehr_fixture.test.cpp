@@ -24,6 +24,7 @@
 #include <memory>
 #include <regex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -486,6 +487,74 @@ protected:
     }
   }
 
+  // -- FHIR write helpers ------------------------------------------------------------------
+
+  /// A client_credentials token for `scope` (system/ scopes), from a fresh confidential client.
+  std::string system_token(const std::string& scope, const std::string& name = "ehr1") {
+    auto key = client_key::es384("es-w");
+    register_confidential(key, name, "writer");
+    auto r = token(with_assertion({{"grant_type", "client_credentials"}, {"scope", scope}},
+                                  key.sign(assertion_claims("writer", name))),
+                   name);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return str(body_json(r), "access_token");
+  }
+
+  /// An authorization-code token of the public client "app" for `scope` (patient/ user/ scopes).
+  std::string user_token(const std::string& scope) {
+    register_public();
+    auto r = token(code_exchange(code_for(authorize_params(scope))));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return str(body_json(r), "access_token");
+  }
+
+  using header_list = std::vector<std::pair<std::string, std::string>>;
+
+  static header_list auth(const std::string& access_token) {
+    return {{"Authorization", "Bearer " + access_token}};
+  }
+
+  /// POST or PUT of FHIR JSON with a bearer token and extra headers, on `c` (default c_).
+  http_reply fhir_write(const std::string& method, const std::string& path, const json::value& body,
+                        const std::string& access_token, header_list extra = {},
+                        tls_connection* c = nullptr) {
+    extra.emplace_back("Content-Type", "application/fhir+json");
+    extra.emplace_back("Authorization", "Bearer " + access_token);
+    return (c ? *c : *c_).request(method, path, json::serialize(body), extra);
+  }
+
+  /// The resources of `type` the fixture holds (control API).
+  json::array stored(const std::string& type, const std::string& name = "ehr1") {
+    auto r = get("/control/ehr/" + name + "/resources/" + type);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return body_json(r).as_array();
+  }
+
+  static json::object audit_event(const std::string& system, const std::string& code) {
+    json::object tag{{"code", code}};
+    if (!system.empty()) tag["system"] = system;
+    return {{"resourceType", "AuditEvent"},
+            {"meta", json::object{{"tag", json::array{tag}}}},
+            {"recorded", "2024-05-01T12:00:00Z"}};
+  }
+
+  static std::string header(const http_reply& r, const std::string& lower_name) {
+    auto it = r.headers.find(lower_name);
+    return it == r.headers.end() ? std::string{} : it->second;
+  }
+
+  static std::string version(const json::value& resource) {
+    return str(resource.at("meta"), "versionId");
+  }
+
+  /// The last log entry of the FHIR endpoint.
+  json::object last_fhir_entry(const std::string& name = "ehr1") {
+    json::object out;
+    for (const auto& e : log(name))
+      if (str(e, "endpoint") == "fhir") out = e.as_object();
+    return out;
+  }
+
   std::unique_ptr<test_ehr_process> ehr_;
   std::unique_ptr<tls_connection> c_;
   std::string verifier_ = random_b64url(32);  // 43 characters
@@ -557,7 +626,7 @@ TEST_F(EhrFixture, SmartConfigurationKnobs) {
 }
 
 TEST_F(EhrFixture, CapabilityStatementNeedsNoToken) {
-  behave({{"update_create", false}});
+  behave({{"update_create", false}, {"conditional_create", false}});
   auto r = get("/ehr/ehr1/fhir/metadata");
   ASSERT_EQ(r.status, 200) << r.body;
   auto v = body_json(r);
@@ -568,11 +637,25 @@ TEST_F(EhrFixture, CapabilityStatementNeedsNoToken) {
     by_type[str(res, "type")] = res.as_object();
   for (const char* type : {"Encounter", "Appointment", "AuditEvent"}) {
     ASSERT_TRUE(by_type.count(type)) << type;
-    EXPECT_EQ(by_type[type].at("interaction"),
-              (json::array{json::object{{"code", "read"}}, json::object{{"code", "create"}},
-                           json::object{{"code", "update"}}}));
+    EXPECT_EQ(
+      by_type[type].at("interaction"),
+      (json::array{json::object{{"code", "read"}}, json::object{{"code", "create"}},
+                   json::object{{"code", "update"}}, json::object{{"code", "search-type"}}}));
     EXPECT_FALSE(by_type[type].at("updateCreate").as_bool());
+    EXPECT_FALSE(by_type[type].at("conditionalCreate").as_bool());
+    EXPECT_EQ(str(by_type[type], "versioning"), "versioned-update");
+    EXPECT_EQ(by_type[type].at("searchParam"),
+              (json::array{json::object{{"name", "_tag"}, {"type", "token"}},
+                           json::object{{"name", "_id"}, {"type", "token"}}}));
   }
+  EXPECT_EQ(by_type["Patient"].at("interaction"), (json::array{json::object{{"code", "read"}}}));
+  behave({{"update_create", true}, {"conditional_create", true}});
+  v = body_json(get("/ehr/ehr1/fhir/metadata"));
+  for (const auto& res : v.at("rest").as_array()[0].at("resource").as_array())
+    if (str(res, "type") == "AuditEvent") {
+      EXPECT_TRUE(res.at("updateCreate").as_bool());
+      EXPECT_TRUE(res.at("conditionalCreate").as_bool());
+    }
 }
 
 // -- the happy paths ---------------------------------------------------------------------------
@@ -950,6 +1033,507 @@ TEST_F(EhrFixture, FhirReadNeedsAValidTokenFromThisEhr) {
   EXPECT_EQ(get("/ehr/ehr2/fhir/Encounter/enc1", auth).status, 401);  // another issuer's token
 }
 
+// -- FHIR writes -------------------------------------------------------------------------------
+
+constexpr const char* visit_tag = "https://visitd.example/visit";
+
+TEST_F(EhrFixture, CreateAssignsIdVersionAndLocation) {
+  auto t = system_token("system/AuditEvent.cr");
+  auto body = audit_event(visit_tag, "v1-connect");
+  body["id"] = "client-chosen";  // R4: ignored on create
+  auto r = fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", body, t);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_NE(header(r, "content-type").find("application/fhir+json"), std::string::npos);
+  auto created = body_json(r);
+  auto id = str(created, "id");
+  EXPECT_NE(id, "client-chosen");
+  EXPECT_TRUE(std::regex_match(id, std::regex{"[A-Za-z0-9.-]{1,64}"})) << id;
+  EXPECT_EQ(str(created, "resourceType"), "AuditEvent");
+  EXPECT_EQ(version(created), "1");
+  EXPECT_FALSE(str(created.at("meta"), "lastUpdated").empty());
+  EXPECT_EQ(created.at("meta").at("tag"), body.at("meta").at("tag"));  // kept
+  EXPECT_EQ(header(r, "location"), fhir_base() + "/AuditEvent/" + id + "/_history/1");
+  EXPECT_EQ(header(r, "etag"), "W/\"1\"");
+  EXPECT_FALSE(header(r, "last-modified").empty());
+
+  auto read = get("/ehr/ehr1/fhir/AuditEvent/" + id, auth(t));
+  ASSERT_EQ(read.status, 200) << read.body;
+  EXPECT_EQ(header(read, "etag"), "W/\"1\"");
+  EXPECT_EQ(body_json(read), created);
+  auto entry = last_fhir_entry();
+  EXPECT_EQ(str(entry, "method"), "GET");
+  ASSERT_EQ(stored("AuditEvent").size(), 1u);
+
+  // Refused bodies store nothing.
+  auto patient = fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", {{"resourceType", "Patient"}}, t);
+  EXPECT_EQ(patient.status, 400);
+  EXPECT_EQ(str(body_json(patient), "resourceType"), "OperationOutcome");
+  auto not_json = c_->request("POST", "/ehr/ehr1/fhir/AuditEvent", "{nope",
+                              {{"Content-Type", "application/fhir+json"}, auth(t)[0]});
+  EXPECT_EQ(not_json.status, 400);
+  auto wrong_type = c_->request("POST", "/ehr/ehr1/fhir/AuditEvent", json::serialize(body),
+                                {{"Content-Type", "text/plain"}, auth(t)[0]});
+  EXPECT_EQ(wrong_type.status, 415);
+  EXPECT_EQ(fhir_write("POST", "/ehr/ehr1/fhir/Patient", {{"resourceType", "Patient"}}, t).status,
+            405);
+  EXPECT_EQ(fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent/x", body, t).status, 405);
+  EXPECT_EQ(stored("AuditEvent").size(), 1u);
+
+  // The log tells the write.
+  bool logged = false;
+  for (const auto& e : log())
+    if (str(e, "endpoint") == "fhir" && str(e, "method") == "POST" &&
+        e.at("status").as_int64() == 201) {
+      logged = true;
+      EXPECT_EQ(str(e, "path"), "/ehr/ehr1/fhir/AuditEvent");
+      EXPECT_EQ(str(e, "client_id"), "writer");
+      EXPECT_EQ(str(e, "resource"), "AuditEvent/" + id);
+    }
+  EXPECT_TRUE(logged);
+}
+
+TEST_F(EhrFixture, ConditionalCreateByTagAndId) {
+  auto t = system_token("system/AuditEvent.crs");
+  auto post = [&](const json::object& body, const std::string& condition) {
+    return fhir_write(
+      "POST", "/ehr/ehr1/fhir/AuditEvent", body, t,
+      condition.empty() ? header_list{} : header_list{{"If-None-Exist", condition}});
+  };
+  auto condition = std::string{"_tag="} + visit_tag + "|v1-connect";
+  // No match: created.
+  auto first = post(audit_event(visit_tag, "v1-connect"), condition);
+  ASSERT_EQ(first.status, 201) << first.body;
+  auto id = str(body_json(first), "id");
+  // One match: 200 with the existing resource, nothing new.
+  for (const auto& same : {condition, std::string{"_tag=v1-connect"},
+                           "_tag=" + encode(std::string{visit_tag} + "|v1-connect"), "_id=" + id,
+                           "_tag=v1-connect&_id=" + id}) {
+    SCOPED_TRACE(same);
+    auto again = post(audit_event(visit_tag, "v1-connect"), same);
+    EXPECT_EQ(again.status, 200) << again.body;
+    EXPECT_EQ(str(body_json(again), "id"), id);
+    EXPECT_EQ(header(again, "etag"), "W/\"1\"");
+  }
+  EXPECT_EQ(stored("AuditEvent").size(), 1u);
+  EXPECT_EQ(str(last_fhir_entry(), "if_none_exist"), "_tag=v1-connect&_id=" + id);
+  // The condition decides, not the body; another system's tag is another resource.
+  ASSERT_EQ(post(audit_event("https://other.example", "v1-connect"), condition).status, 200);
+  ASSERT_EQ(post(audit_event("https://other.example", "v1-connect"),
+                 "_tag=https://other.example|v1-connect")
+              .status,
+            201);
+  EXPECT_EQ(stored("AuditEvent").size(), 2u);
+  // Two matches for the code in any system: 412, nothing created.
+  auto ambiguous = post(audit_event(visit_tag, "v1-connect"), "_tag=v1-connect");
+  EXPECT_EQ(ambiguous.status, 412) << ambiguous.body;
+  EXPECT_EQ(str(body_json(ambiguous), "resourceType"), "OperationOutcome");
+  EXPECT_EQ(stored("AuditEvent").size(), 2u);
+  // Unsupported parameters and empty conditions are a 400.
+  EXPECT_EQ(post(audit_event(visit_tag, "x"), "identifier=abc").status, 400);
+  EXPECT_EQ(post(audit_event(visit_tag, "x"), "_tag=").status, 400);
+  EXPECT_EQ(post(audit_event(visit_tag, "x"), "%zz").status, 400);
+  // conditional_create=false: If-None-Exist is refused, so a client ignoring the
+  // CapabilityStatement is caught.
+  behave({{"conditional_create", false}});
+  auto refused = post(audit_event(visit_tag, "v2-connect"), "_tag=v2-connect");
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_NE(refused.body.find("conditional create not supported"), std::string::npos);
+  EXPECT_EQ(post(audit_event(visit_tag, "v2-connect"), "").status, 201);
+  EXPECT_EQ(stored("AuditEvent").size(), 3u);
+}
+
+TEST_F(EhrFixture, UpdateChecksIfMatch) {
+  put_resource("Encounter", "enc1");
+  auto t = system_token("system/Encounter.rus");
+  auto read = get("/ehr/ehr1/fhir/Encounter/enc1", auth(t));
+  ASSERT_EQ(read.status, 200);
+  EXPECT_EQ(header(read, "etag"), "W/\"1\"");  // stored through the control API: version 1
+  json::object body{{"resourceType", "Encounter"}, {"id", "enc1"}, {"status", "in-progress"}};
+  auto put = [&](const json::object& b, header_list headers) {
+    return fhir_write("PUT", "/ehr/ehr1/fhir/Encounter/enc1", b, t, std::move(headers));
+  };
+
+  auto r = put(body, {{"If-Match", "W/\"1\""}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(header(r, "etag"), "W/\"2\"");
+  EXPECT_EQ(version(body_json(r)), "2");
+  EXPECT_EQ(str(body_json(r), "status"), "in-progress");
+  EXPECT_EQ(str(last_fhir_entry(), "if_match"), "W/\"1\"");
+
+  // A stale version: 412, nothing changes.
+  body["status"] = "finished";
+  r = put(body, {{"If-Match", "W/\"1\""}});
+  EXPECT_EQ(r.status, 412) << r.body;
+  EXPECT_EQ(str(body_json(r), "resourceType"), "OperationOutcome");
+  auto now = body_json(get("/control/ehr/ehr1/resources/Encounter/enc1"));
+  EXPECT_EQ(version(now), "2");
+  EXPECT_EQ(str(now, "status"), "in-progress");
+
+  // The strong form is accepted; no If-Match is allowed by default.
+  r = put(body, {{"If-Match", "\"2\""}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(header(r, "etag"), "W/\"3\"");
+  r = put(body, {});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(header(r, "etag"), "W/\"4\"");
+  EXPECT_TRUE(last_fhir_entry().at("if_match").is_null());
+  auto again = get("/ehr/ehr1/fhir/Encounter/enc1", auth(t));
+  EXPECT_EQ(header(again, "etag"), "W/\"4\"");
+
+  // require_if_match: no If-Match is a 412.
+  behave({{"require_if_match", true}});
+  EXPECT_EQ(put(body, {}).status, 412);
+  EXPECT_EQ(put(body, {{"If-Match", "W/\"4\""}}).status, 200);
+
+  // Malformed requests are a 400.
+  EXPECT_EQ(put(body, {{"If-Match", "5"}}).status, 400);
+  auto other_id = body;
+  other_id["id"] = "enc2";
+  EXPECT_EQ(put(other_id, {{"If-Match", "W/\"5\""}}).status, 400);
+  auto no_id = body;
+  no_id.erase("id");
+  EXPECT_EQ(put(no_id, {{"If-Match", "W/\"5\""}}).status, 400);
+  auto other_type = body;
+  other_type["resourceType"] = "Appointment";
+  EXPECT_EQ(put(other_type, {{"If-Match", "W/\"5\""}}).status, 400);
+  EXPECT_EQ(version(body_json(get("/control/ehr/ehr1/resources/Encounter/enc1"))), "5");
+}
+
+TEST_F(EhrFixture, UpdateAsCreateFollowsTheKnob) {
+  auto t = system_token("system/Appointment.cruds");
+  json::object body{{"resourceType", "Appointment"}, {"id", "appt9"}, {"status", "booked"}};
+  auto r = fhir_write("PUT", "/ehr/ehr1/fhir/Appointment/appt9", body, t);
+  ASSERT_EQ(r.status, 201) << r.body;  // update_create defaults to true
+  EXPECT_EQ(header(r, "location"), fhir_base() + "/Appointment/appt9/_history/1");
+  EXPECT_EQ(header(r, "etag"), "W/\"1\"");
+  EXPECT_EQ(stored("Appointment").size(), 1u);
+  // If-Match on a resource that does not exist cannot hold.
+  body["id"] = "appt10";
+  EXPECT_EQ(
+    fhir_write("PUT", "/ehr/ehr1/fhir/Appointment/appt10", body, t, {{"If-Match", "W/\"1\""}})
+      .status,
+    412);
+
+  behave({{"update_create", false}});
+  body["id"] = "appt11";
+  r = fhir_write("PUT", "/ehr/ehr1/fhir/Appointment/appt11", body, t);
+  EXPECT_EQ(r.status, 405) << r.body;
+  EXPECT_EQ(str(body_json(r), "resourceType"), "OperationOutcome");
+  EXPECT_EQ(stored("Appointment").size(), 1u);
+  // Existing resources still update.
+  body["id"] = "appt9";
+  EXPECT_EQ(fhir_write("PUT", "/ehr/ehr1/fhir/Appointment/appt9", body, t).status, 200);
+}
+
+TEST_F(EhrFixture, SearchByTagAndId) {
+  auto t = system_token("system/AuditEvent.cs");
+  std::vector<std::string> ids;
+  for (const auto& [system, code] : std::vector<std::pair<std::string, std::string>>{
+         {visit_tag, "x"}, {visit_tag, "y"}, {"https://other.example", "x"}, {"", "z"}}) {
+    auto r = fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(system, code), t);
+    ASSERT_EQ(r.status, 201) << r.body;
+    ids.push_back(str(body_json(r), "id"));
+  }
+  auto search = [&](const std::string& query) {
+    auto r = get("/ehr/ehr1/fhir/AuditEvent" + query, auth(t));
+    EXPECT_EQ(r.status, 200) << query << " -> " << r.body;
+    return body_json(r);
+  };
+  auto b = search("?_tag=" + encode(std::string{visit_tag} + "|x"));
+  EXPECT_EQ(str(b, "resourceType"), "Bundle");
+  EXPECT_EQ(str(b, "type"), "searchset");
+  EXPECT_EQ(b.at("total").as_int64(), 1);
+  ASSERT_EQ(b.at("entry").as_array().size(), 1u);
+  const auto& entry = b.at("entry").as_array()[0];
+  EXPECT_EQ(str(entry, "fullUrl"), fhir_base() + "/AuditEvent/" + ids[0]);
+  EXPECT_EQ(str(entry.at("resource"), "id"), ids[0]);
+  EXPECT_EQ(search("?_tag=x").at("total").as_int64(), 2);
+  EXPECT_EQ(
+    search(std::string{"?_tag="} + visit_tag + "|x," + visit_tag + "|y").at("total").as_int64(), 2);
+  EXPECT_EQ(search("?_tag=%7Cz").at("total").as_int64(), 1);  // "|z": no system
+  EXPECT_EQ(search(std::string{"?_tag="} + visit_tag + "|").at("total").as_int64(), 2);
+  EXPECT_EQ(search("?_id=" + ids[2]).at("total").as_int64(), 1);
+  EXPECT_EQ(search("?_tag=x&_id=" + ids[1]).at("total").as_int64(), 0);
+  EXPECT_EQ(search("").at("total").as_int64(), 4);
+  EXPECT_EQ(search("?_tag=nothing").at("entry").as_array().size(), 0u);
+  EXPECT_EQ(get("/ehr/ehr1/fhir/AuditEvent?_count=5", auth(t)).status, 400);
+  EXPECT_EQ(get("/ehr/ehr1/fhir/AuditEvent?_tag:not=x", auth(t)).status, 400);
+  // The control API lists them too.
+  EXPECT_EQ(stored("AuditEvent").size(), 4u);
+  EXPECT_EQ(stored("Encounter").size(), 0u);
+  EXPECT_EQ(get("/control/ehr/ehr1/resources/bad_type").status, 400);
+}
+
+TEST_F(EhrFixture, WritesNeedWriteScopes) {
+  put_resource("Encounter", "enc1");
+  json::object encounter{{"resourceType", "Encounter"}, {"id", "enc1"}, {"status", "finished"}};
+  // A read-only user token: 403 on create and update, nothing applied.
+  auto read_only = user_token("user/Encounter.rs user/AuditEvent.rs");
+  auto r = fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(visit_tag, "a"), read_only);
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(str(body_json(r), "resourceType"), "OperationOutcome");
+  EXPECT_EQ(fhir_write("PUT", "/ehr/ehr1/fhir/Encounter/enc1", encounter, read_only).status, 403);
+  // A read-only system token: also 403.
+  auto system_read = system_token("system/AuditEvent.rs");
+  EXPECT_EQ(
+    fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(visit_tag, "a"), system_read)
+      .status,
+    403);
+  EXPECT_EQ(stored("AuditEvent").size(), 0u);
+  EXPECT_EQ(str(body_json(get("/control/ehr/ehr1/resources/Encounter/enc1")), "status"), "planned");
+  // No token: 401.
+  EXPECT_EQ(
+    c_->request("POST", "/ehr/ehr1/fhir/AuditEvent", json::serialize(audit_event(visit_tag, "a")),
+                {{"Content-Type", "application/fhir+json"}})
+      .status,
+    401);
+  // Create-only may create but not update or read; v1 .write may update.
+  auto create_only = system_token("system/AuditEvent.c");
+  r = fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(visit_tag, "a"), create_only);
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto id = str(body_json(r), "id");
+  EXPECT_EQ(get("/ehr/ehr1/fhir/AuditEvent/" + id, auth(create_only)).status, 403);
+  EXPECT_EQ(get("/ehr/ehr1/fhir/AuditEvent?_id=" + id, auth(create_only)).status, 403);
+  auto writer = user_token("user/Encounter.write");
+  EXPECT_EQ(fhir_write("PUT", "/ehr/ehr1/fhir/Encounter/enc1", encounter, writer).status, 200);
+}
+
+// -- outage and failure knobs ------------------------------------------------------------------
+
+TEST_F(EhrFixture, FhirStatusAnswersEveryWriteAndAppliesNothing) {
+  put_resource("Encounter", "enc1");
+  auto t = system_token("system/Encounter.cruds system/AuditEvent.cruds");
+  json::object encounter{{"resourceType", "Encounter"}, {"id", "enc1"}, {"status", "finished"}};
+  behave({{"fhir_status", 503}, {"retry_after_seconds", 7}});
+  auto r = fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(visit_tag, "a"), t);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(str(body_json(r), "resourceType"), "OperationOutcome");
+  EXPECT_EQ(header(r, "retry-after"), "7");
+  EXPECT_EQ(str(last_fhir_entry(), "behaviour"), "fhir_status");
+  r = fhir_write("PUT", "/ehr/ehr1/fhir/Encounter/enc1", encounter, t, {{"If-Match", "W/\"1\""}});
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(str(last_fhir_entry(), "if_match"), "W/\"1\"");
+  r = fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(visit_tag, "a"), t,
+                 {{"If-None-Exist", "_tag=a"}});
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(str(last_fhir_entry(), "if_none_exist"), "_tag=a");
+  // Reads and metadata are not affected.
+  EXPECT_EQ(get("/ehr/ehr1/fhir/Encounter/enc1", auth(t)).status, 200);
+  EXPECT_EQ(get("/ehr/ehr1/fhir/metadata").status, 200);
+  EXPECT_EQ(stored("AuditEvent").size(), 0u);
+  EXPECT_EQ(str(body_json(get("/control/ehr/ehr1/resources/Encounter/enc1")), "status"), "planned");
+
+  behave({{"fhir_status", 429}});
+  r = fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(visit_tag, "a"), t);
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(header(r, "retry-after"), "7");
+  behave({{"fhir_status", 400}});
+  r = fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(visit_tag, "a"), t);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.headers.count("retry-after"), 0u);
+  behave({{"fhir_status", 503}, {"retry_after_seconds", 0}});
+  r = fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(visit_tag, "a"), t);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.headers.count("retry-after"), 0u);
+  EXPECT_EQ(stored("AuditEvent").size(), 0u);
+
+  behave({{"fhir_status", 0}});
+  EXPECT_EQ(fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(visit_tag, "a"), t).status,
+            201);
+}
+
+TEST_F(EhrFixture, FhirDelayAppliesTheWriteWhenTheDelayEnds) {
+  put_resource("Encounter", "enc1");
+  auto t = system_token("system/Encounter.rs system/AuditEvent.cruds");
+  behave({{"fhir_delay_ms", 1200}});
+  using clock = std::chrono::steady_clock;
+  auto start = clock::now();
+  http_reply delayed;
+  std::string error;
+  std::thread writer{[&] {
+    try {
+      tls_connection other{ehr_->client()};
+      delayed =
+        fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(visit_tag, "a"), t, {}, &other);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }};
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  // Meanwhile the fixture answers other requests at once, and the write is not applied yet.
+  auto during = stored("AuditEvent").size();
+  auto metadata = get("/ehr/ehr1/fhir/metadata");  // metadata is never delayed
+  auto answered_by = clock::now() - start;
+  writer.join();
+  auto total = clock::now() - start;
+  ASSERT_TRUE(error.empty()) << error;
+  EXPECT_EQ(during, 0u);
+  EXPECT_EQ(metadata.status, 200);
+  EXPECT_LT(answered_by, std::chrono::milliseconds{1000});
+  EXPECT_EQ(delayed.status, 201) << delayed.body;
+  EXPECT_GE(total, std::chrono::milliseconds{1200});
+  EXPECT_EQ(stored("AuditEvent").size(), 1u);
+  EXPECT_EQ(last_fhir_entry().at("delay_ms").as_int64(), 1200);
+
+  // Reads are delayed too.
+  behave({{"fhir_delay_ms", 500}});
+  start = clock::now();
+  EXPECT_EQ(get("/ehr/ehr1/fhir/Encounter/enc1", auth(t)).status, 200);
+  EXPECT_GE(clock::now() - start, std::chrono::milliseconds{500});
+}
+
+TEST_F(EhrFixture, ShutdownWithADelayedRequestPendingIsClean) {
+  auto t = system_token("system/AuditEvent.c");
+  behave({{"fhir_delay_ms", 10000}});
+  tls_connection waiting{ehr_->client()};
+  ASSERT_TRUE(
+    waiting.send("POST /ehr/ehr1/fhir/AuditEvent HTTP/1.1\r\nHost: x\r\n"
+                 "Authorization: Bearer " +
+                 t + "\r\nContent-Type: application/fhir+json\r\nContent-Length: 2\r\n\r\n{}"));
+  std::this_thread::sleep_for(std::chrono::milliseconds{200});
+  EXPECT_EQ(stored("AuditEvent").size(), 0u);
+  // TearDown: SIGTERM while the timer is pending must still exit 0 (and clean under ASan).
+}
+
+TEST_F(EhrFixture, FailAfterApplyAppliesThenAnswers500) {
+  put_resource("Encounter", "enc1");
+  auto t = system_token("system/Encounter.cruds system/AuditEvent.cruds");
+  behave({{"fail_after_apply", 2}});
+  auto r = fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(visit_tag, "a"), t);
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_EQ(str(body_json(r), "resourceType"), "OperationOutcome");
+  EXPECT_EQ(stored("AuditEvent").size(), 1u);  // applied all the same
+  auto entry = last_fhir_entry();
+  EXPECT_EQ(str(entry, "behaviour"), "fail_after_apply");
+  EXPECT_EQ(entry.at("applied_status").as_int64(), 201);
+  json::object encounter{{"resourceType", "Encounter"}, {"id", "enc1"}, {"status", "finished"}};
+  r = fhir_write("PUT", "/ehr/ehr1/fhir/Encounter/enc1", encounter, t, {{"If-Match", "W/\"1\""}});
+  EXPECT_EQ(r.status, 500);
+  auto now = body_json(get("/control/ehr/ehr1/resources/Encounter/enc1"));
+  EXPECT_EQ(version(now), "2");
+  EXPECT_EQ(str(now, "status"), "finished");
+  EXPECT_EQ(body_json(get("/control/ehr/ehr1/behaviour")).at("fail_after_apply").as_int64(), 0);
+  // A retry of the update with the old version now sees the conflict; the next write is normal.
+  EXPECT_EQ(
+    fhir_write("PUT", "/ehr/ehr1/fhir/Encounter/enc1", encounter, t, {{"If-Match", "W/\"1\""}})
+      .status,
+    412);
+  EXPECT_EQ(fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(visit_tag, "b"), t).status,
+            201);
+
+  // Refused writes and reads do not use up the count.
+  behave({{"fail_after_apply", 1}});
+  EXPECT_EQ(
+    fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", {{"resourceType", "Patient"}}, t).status, 400);
+  EXPECT_EQ(get("/ehr/ehr1/fhir/Encounter/enc1", auth(t)).status, 200);
+  EXPECT_EQ(fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(visit_tag, "c"), t).status,
+            500);
+  EXPECT_EQ(stored("AuditEvent").size(), 3u);
+}
+
+TEST_F(EhrFixture, RefuseConnectionsClosesWithoutAnAnswer) {
+  std::signal(SIGPIPE, SIG_IGN);  // the test client may write to a connection the fixture closed
+  auto t = system_token("system/AuditEvent.cruds");
+  behave({{"refuse_connections", true}});
+  {
+    tls_connection doomed{ehr_->client()};
+    EXPECT_THROW((void)doomed.request("GET", "/ehr/ehr1/fhir/metadata"), std::runtime_error);
+  }
+  {
+    tls_connection doomed{ehr_->client()};
+    EXPECT_THROW((void)fhir_write("POST", "/ehr/ehr1/fhir/AuditEvent", audit_event(visit_tag, "a"),
+                                  t, {}, &doomed),
+                 std::runtime_error);
+  }
+  {
+    tls_connection doomed{ehr_->client()};
+    ASSERT_TRUE(doomed.send("GET /ehr/ehr1/fhir/AuditEvent HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_TRUE(doomed.closed_within(std::chrono::seconds{2}));
+  }
+  // The control API, discovery and the token endpoint still answer; nothing was applied.
+  EXPECT_EQ(stored("AuditEvent").size(), 0u);
+  EXPECT_EQ(get("/ehr/ehr1/fhir/.well-known/smart-configuration").status, 200);
+  EXPECT_FALSE(system_token("system/AuditEvent.rs").empty());
+  EXPECT_EQ(str(last_fhir_entry(), "outcome"), "dropped");
+  behave({{"refuse_connections", false}});
+  EXPECT_EQ(get("/ehr/ehr1/fhir/metadata").status, 200);
+}
+
+TEST_F(EhrFixture, TokenStatusFailsClientCredentials) {
+  auto key = client_key::es384("es-1");
+  register_confidential(key);
+  params p{{"grant_type", "client_credentials"}, {"scope", "system/AuditEvent.c"}};
+  behave({{"token_status", 503}, {"retry_after_seconds", 2}});
+  auto assertion = key.sign(assertion_claims("backend"));
+  auto r = token(with_assertion(p, assertion));
+  expect_oauth_error(r, 503, "temporarily_unavailable");
+  EXPECT_EQ(header(r, "retry-after"), "2");
+  behave({{"token_status", 401}});
+  expect_oauth_error(token(with_assertion(p, assertion)), 401, "invalid_client");
+  behave({{"token_status", 400}});
+  expect_oauth_error(token(with_assertion(p, assertion)), 400, "invalid_request");
+  // Authorization-code grants are not affected.
+  register_public();
+  EXPECT_EQ(token(code_exchange(code_for(authorize_params("openid")))).status, 200);
+  // The refused requests did not spend the assertion.
+  behave({{"token_status", 0}});
+  EXPECT_EQ(token(with_assertion(p, assertion)).status, 200);
+}
+
+TEST_F(EhrFixture, FailureKnobsAreValidatedAndReported) {
+  auto knobs = body_json(get("/control/ehr/ehr1/behaviour"));
+  EXPECT_TRUE(knobs.at("update_create").as_bool());
+  EXPECT_TRUE(knobs.at("conditional_create").as_bool());
+  EXPECT_FALSE(knobs.at("require_if_match").as_bool());
+  EXPECT_FALSE(knobs.at("refuse_connections").as_bool());
+  for (const char* zero :
+       {"fhir_status", "retry_after_seconds", "fhir_delay_ms", "fail_after_apply", "token_status"})
+    EXPECT_EQ(knobs.at(zero).as_int64(), 0) << zero;
+  for (const char* bad :
+       {R"({"fhir_status":200})", R"({"fhir_status":600})", R"({"fhir_status":"503"})",
+        R"({"token_status":302})", R"({"retry_after_seconds":-1})", R"({"fhir_delay_ms":60001})",
+        R"({"fhir_delay_ms":1.5})", R"({"fail_after_apply":-2})", R"({"refuse_connections":1})",
+        R"({"conditional_create":"no"})", R"({"require_if_match":null})",
+        R"({"fhir_status":503,"token_status":1})"}) {
+    auto r = c_->request("POST", "/control/ehr/ehr1/behaviour", bad,
+                         {{"Content-Type", "application/json"}});
+    EXPECT_EQ(r.status, 400) << bad;
+  }
+  EXPECT_EQ(body_json(get("/control/ehr/ehr1/behaviour")), knobs);  // nothing changed
+  behave({{"fhir_status", 503},
+          {"retry_after_seconds", 30},
+          {"fhir_delay_ms", 10},
+          {"fail_after_apply", 3},
+          {"refuse_connections", true},
+          {"token_status", 429},
+          {"require_if_match", true},
+          {"conditional_create", false}});
+  knobs = body_json(get("/control/ehr/ehr1/behaviour"));
+  EXPECT_EQ(knobs.at("fhir_status").as_int64(), 503);
+  EXPECT_EQ(knobs.at("retry_after_seconds").as_int64(), 30);
+  EXPECT_EQ(knobs.at("fhir_delay_ms").as_int64(), 10);
+  EXPECT_EQ(knobs.at("fail_after_apply").as_int64(), 3);
+  EXPECT_TRUE(knobs.at("refuse_connections").as_bool());
+  EXPECT_EQ(knobs.at("token_status").as_int64(), 429);
+  EXPECT_TRUE(knobs.at("require_if_match").as_bool());
+  EXPECT_FALSE(knobs.at("conditional_create").as_bool());
+  // Knobs are per EHR.
+  EXPECT_EQ(body_json(get("/control/ehr/ehr2/behaviour")).at("fhir_status").as_int64(), 0);
+  // Control PUTs keep a given decimal versionId and refuse others.
+  auto r = send_json("PUT", "/control/ehr/ehr1/resources/Encounter/enc7",
+                     {{"resourceType", "Encounter"}, {"meta", json::object{{"versionId", "7"}}}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(version(body_json(r)), "7");
+  EXPECT_EQ(send_json("PUT", "/control/ehr/ehr1/resources/Encounter/enc8",
+                      {{"resourceType", "Encounter"}, {"meta", json::object{{"versionId", "v1"}}}})
+              .status,
+            400);
+  EXPECT_EQ(send_json("PUT", "/control/ehr/ehr1/resources/Encounter/enc8",
+                      {{"resourceType", "Encounter"}, {"meta", "x"}})
+              .status,
+            400);
+}
+
 // -- control API and robustness ---------------------------------------------------------------
 
 TEST_F(EhrFixture, ControlRejectsMalformedInput) {
@@ -984,15 +1568,15 @@ TEST_F(EhrFixture, HostileInputNeverCrashes) {
   auto key = client_key::es384("es-1");
   register_confidential(key);
   static constexpr char with_nul[] = "grant_type=\0\0&client_id=\xff";
+  const std::string with_assertion_prefix =
+    "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-"
+    "assertion-type%3Ajwt-bearer&client_assertion=";
   std::vector<std::string> bodies{
     "%zz",
     "grant_type=authorization_code&grant_type=client_credentials",
-    "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-"
-    "assertion-type%3Ajwt-bearer&client_assertion=a.b.c",
-    "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-"
-    "assertion-type%3Ajwt-bearer&client_assertion=..",
-    "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-"
-    "assertion-type%3Ajwt-bearer&client_assertion=e30.e30.",
+    with_assertion_prefix + "a.b.c",
+    with_assertion_prefix + "..",
+    with_assertion_prefix + "e30.e30.",
     "grant_type=client_credentials&client_assertion_type=x&client_assertion=" +
       std::string(20000, 'A'),
     "grant_type=authorization_code&code=&client_id=app",
@@ -1027,7 +1611,8 @@ TEST_F(EhrFixture, HostileInputNeverCrashes) {
   {
     tls_connection raw{ehr_->client()};
     auto r =
-      raw.raw("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(64 * 1024, 'a') + "\r\n\r\n");
+      raw.raw("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(std::size_t{64} * 1024, 'a') +
+              "\r\n\r\n");
     EXPECT_EQ(r.status, 400);
   }
   // Plain TCP instead of TLS: the handshake fails and the fixture carries on.

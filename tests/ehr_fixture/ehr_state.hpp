@@ -74,7 +74,17 @@ struct behaviour {
   std::string id_token =
     "ok";  ///< ok | tamper | wrong_aud | wrong_iss | expired | wrong_nonce | unknown_kid
   std::int64_t code_ttl_seconds = 60;
-  bool update_create = true;
+  bool update_create = true;       ///< PUT of an unknown id creates it (else 405)
+  bool conditional_create = true;  ///< If-None-Exist honoured (else a 400)
+  bool require_if_match = false;   ///< an update without If-Match is a 412
+
+  // Outages and failures of the FHIR API and the token endpoint.
+  int fhir_status = 0;  ///< 0, or 400-599: every FHIR write answers it, applies nothing
+  std::int64_t retry_after_seconds = 0;  ///< >0: Retry-After on 429/503 (fhir_status, token_status)
+  std::int64_t fhir_delay_ms = 0;     ///< every FHIR interaction but metadata runs this much later
+  std::int64_t fail_after_apply = 0;  ///< the next N successful writes apply, then answer 500
+  bool refuse_connections = false;    ///< FHIR requests get the connection closed, no answer
+  int token_status = 0;  ///< 0, or 400-599: client_credentials token requests answer it
 };
 
 struct static_file {
@@ -114,10 +124,11 @@ private:
   std::uint64_t next_seq_ = 1;
 };
 
-/// What every EHR shares: the id_token key and the way to run blocking work.
+/// What every EHR shares: the id_token key and the way to run blocking or delayed work.
 struct fixture_services {
   const signing_key* key = nullptr;
-  post_fn post;  ///< Back onto the io thread.
+  post_fn post;    ///< Back onto the io thread.
+  after_fn after;  ///< On the io thread after a delay (a timer).
   /// Runs `work` on a worker thread (for blocking fetches); `work` posts its result back.
   std::function<void(std::function<void()>)> run_blocking;
 };
@@ -139,6 +150,14 @@ struct fixture_services {
 
 /// The string member `key` of `o`, or nullopt when absent or not a string.
 [[nodiscard]] std::optional<std::string> string_member(const json::object& o, std::string_view key);
+
+/// Now as a FHIR instant with milliseconds, UTC ("2024-05-01T12:00:00.123Z").
+[[nodiscard]] std::string fhir_instant_now();
+
+/// Gives a stored resource `meta.versionId` "1" and `meta.lastUpdated` now where absent (the
+/// control API's PUT). False, changing nothing, when `meta` is not an object or its versionId
+/// is not a decimal number of 1-9 digits (the FHIR API counts versions up from it).
+[[nodiscard]] bool default_meta(json::object& resource);
 
 /// FHIR id syntax: [A-Za-z0-9-.]{1,64}.
 [[nodiscard]] bool is_fhir_id(std::string_view id);
@@ -170,8 +189,9 @@ struct fixture_services {
 void token(ehr_state& ehr, const fixture_services& services, const http_request& request,
            reply_fn reply);
 
-/// Everything under B/fhir/ except the SMART configuration; `path` is what follows "fhir/".
-[[nodiscard]] http_response fhir(ehr_state& ehr, const http_request& request,
-                                 std::string_view path);
+/// Everything under B/fhir/ except the SMART configuration; `path` is what follows "fhir/"
+/// (with the query). May answer later (behaviour fhir_delay_ms); `ehr` must outlive that.
+void fhir(ehr_state& ehr, const fixture_services& services, const http_request& request,
+          std::string_view path, reply_fn reply);
 
 }  // namespace visitd::test_ehr

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <ctime>
 #include <exception>
 #include <thread>
 
@@ -62,6 +64,41 @@ std::optional<std::string> string_member(const json::object& o, std::string_view
   auto* v = o.if_contains(key);
   if (!v || !v->is_string()) return std::nullopt;
   return std::string{v->get_string()};
+}
+
+std::string fhir_instant_now() {
+  auto now = std::chrono::system_clock::now();
+  auto millis =
+    std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[32];
+  auto length = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc);
+  std::string out(buffer, length);
+  char fraction[8];
+  std::snprintf(fraction, sizeof fraction, ".%03dZ", static_cast<int>(millis));
+  return out + fraction;
+}
+
+bool default_meta(json::object& resource) {
+  auto* meta = resource.if_contains("meta");
+  if (meta && !meta->is_object()) return false;
+  if (meta) {
+    if (auto* version = meta->as_object().if_contains("versionId")) {
+      if (!version->is_string()) return false;
+      auto v = version->get_string();
+      if (v.empty() || v.size() > 9 ||
+          !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return false;
+    }
+  }
+  auto& m = resource["meta"];
+  if (!m.is_object()) m = json::object{};
+  auto& o = m.as_object();
+  if (!o.contains("versionId")) o["versionId"] = "1";
+  if (!o.contains("lastUpdated")) o["lastUpdated"] = fhir_instant_now();
+  return true;
 }
 
 bool is_fhir_id(std::string_view id) {
@@ -242,7 +279,15 @@ json::object behaviour_json(const behaviour& b) {
           {"smart_configuration", b.smart_configuration},
           {"id_token", b.id_token},
           {"code_ttl_seconds", b.code_ttl_seconds},
-          {"update_create", b.update_create}};
+          {"update_create", b.update_create},
+          {"conditional_create", b.conditional_create},
+          {"require_if_match", b.require_if_match},
+          {"fhir_status", b.fhir_status},
+          {"retry_after_seconds", b.retry_after_seconds},
+          {"fhir_delay_ms", b.fhir_delay_ms},
+          {"fail_after_apply", b.fail_after_apply},
+          {"refuse_connections", b.refuse_connections},
+          {"token_status", b.token_status}};
 }
 
 http_response merge_behaviour(ehr_state& ehr, const http_request& request) {
@@ -250,6 +295,25 @@ http_response merge_behaviour(ehr_state& ehr, const http_request& request) {
   auto body = object_body(request, error);
   if (!body) return error;
   behaviour next = ehr.knobs;  // validated as a whole, applied only when all is well
+  auto flag = [](const json::value& v, bool& slot) {
+    if (!v.is_bool()) return false;
+    slot = v.get_bool();
+    return true;
+  };
+  auto in_range = [](const json::value& v, std::int64_t low, std::int64_t high,
+                     std::int64_t& slot) {
+    auto n = integer(v);
+    if (!n || *n < low || *n > high) return false;
+    slot = *n;
+    return true;
+  };
+  // 0 (off) or an HTTP error status.
+  auto error_status = [](const json::value& v, int& slot) {
+    auto n = integer(v);
+    if (!n || (*n != 0 && (*n < 400 || *n > 599))) return false;
+    slot = static_cast<int>(*n);
+    return true;
+  };
   auto one_of = [&](std::string_view key, std::initializer_list<std::string_view> values,
                     std::string& slot) -> bool {
     auto v = string_member(*body, key);
@@ -282,8 +346,23 @@ http_response merge_behaviour(ehr_state& ehr, const http_request& request) {
       ok = n && *n >= 0 && *n <= 86400;
       if (ok) next.code_ttl_seconds = *n;
     } else if (key == "update_create") {
-      ok = member.value().is_bool();
-      if (ok) next.update_create = member.value().get_bool();
+      ok = flag(member.value(), next.update_create);
+    } else if (key == "conditional_create") {
+      ok = flag(member.value(), next.conditional_create);
+    } else if (key == "require_if_match") {
+      ok = flag(member.value(), next.require_if_match);
+    } else if (key == "fhir_status") {
+      ok = error_status(member.value(), next.fhir_status);
+    } else if (key == "retry_after_seconds") {
+      ok = in_range(member.value(), 0, 86400, next.retry_after_seconds);
+    } else if (key == "fhir_delay_ms") {
+      ok = in_range(member.value(), 0, 60000, next.fhir_delay_ms);
+    } else if (key == "fail_after_apply") {
+      ok = in_range(member.value(), 0, 1000000, next.fail_after_apply);
+    } else if (key == "refuse_connections") {
+      ok = flag(member.value(), next.refuse_connections);
+    } else if (key == "token_status") {
+      ok = error_status(member.value(), next.token_status);
     } else {
       return control_error(400, "unknown behaviour " + std::string{key});
     }
@@ -306,6 +385,8 @@ http_response put_resource(ehr_state& ehr, const http_request& request, const st
       given && (!given->is_string() || given->get_string() != id))
     return control_error(400, "id in the body differs from the path");
   (*body)["id"] = id;
+  if (!default_meta(*body))
+    return control_error(400, "meta must be an object and meta.versionId a decimal string");
   ehr.resources[type][id] = std::move(*body);
   return json_response(201, ehr.resources[type][id]);
 }
@@ -343,9 +424,11 @@ std::optional<std::vector<std::string>> split_path(std::string_view path) {
 
 class fixture final : public http_handler {
 public:
-  fixture(std::string origin, const signing_key& key, post_fn post) : origin_(std::move(origin)) {
+  fixture(std::string origin, const signing_key& key, post_fn post, after_fn after)
+    : origin_(std::move(origin)) {
     services_.key = &key;
     services_.post = std::move(post);
+    services_.after = std::move(after);
     services_.run_blocking = [this](std::function<void()> work) { start_worker(std::move(work)); };
   }
 
@@ -451,7 +534,7 @@ private:
       std::string_view target = request.target;
       if (path.size() < prefix.size())
         return reply(operation_outcome(404, "not-supported", "no FHIR path"));
-      return reply(fhir(ehr, request, target.substr(prefix.size())));
+      return fhir(ehr, services_, request, target.substr(prefix.size()), reply);
     }
     if (rest.size() == 2 && rest[0] == "files") {
       if (m != "GET") return reply(method_not_allowed("GET"));
@@ -486,6 +569,14 @@ private:
       if (m != "GET") return method_not_allowed("GET");
       return json_response(200, ehr.log());
     }
+    if (rest.size() == 2 && rest[0] == "resources") {
+      if (m != "GET") return method_not_allowed("GET");
+      if (!is_resource_type(rest[1])) return control_error(400, "bad resource type");
+      json::array out;
+      if (auto of_type = ehr.resources.find(rest[1]); of_type != ehr.resources.end())
+        for (const auto& [id, resource] : of_type->second) out.push_back(resource);
+      return json_response(200, out);
+    }
     if (rest.size() == 3 && rest[0] == "resources") {
       if (m == "PUT") return put_resource(ehr, request, rest[1], rest[2]);
       if (m == "GET") {
@@ -514,9 +605,9 @@ private:
 
 }  // namespace
 
-std::unique_ptr<http_handler> make_fixture(std::string origin, const signing_key& key,
-                                           post_fn post) {
-  return std::make_unique<fixture>(std::move(origin), key, std::move(post));
+std::unique_ptr<http_handler> make_fixture(std::string origin, const signing_key& key, post_fn post,
+                                           after_fn after) {
+  return std::make_unique<fixture>(std::move(origin), key, std::move(post), std::move(after));
 }
 
 }  // namespace visitd::test_ehr

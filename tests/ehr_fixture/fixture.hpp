@@ -12,8 +12,9 @@
 namespace visitd::test_ehr {
 
 /// `origin` is "https://127.0.0.1:<port>"; `key` signs id_tokens and must outlive the handler;
-/// `post` runs a function on the io thread. The handler joins its worker threads when destroyed.
+/// `post` runs a function on the io thread, `after` does so after a delay (a timer). The handler
+/// joins its worker threads when destroyed.
 [[nodiscard]] std::unique_ptr<http_handler> make_fixture(std::string origin, const signing_key& key,
-                                                         post_fn post);
+                                                         post_fn post, after_fn after);
 
 }  // namespace visitd::test_ehr

@@ -52,8 +52,8 @@ int main(int argc, char** argv) {
     }
     auto key = signing_key::generate();
     server_options options{static_cast<std::uint16_t>(port), tls.cert_pem, tls.key_pem};
-    return serve(options, [&key](const std::string& origin, post_fn post) {
-      return make_fixture(origin, *key, std::move(post));
+    return serve(options, [&key](const std::string& origin, post_fn post, after_fn after) {
+      return make_fixture(origin, *key, std::move(post), std::move(after));
     });
   } catch (const std::exception& e) {
     std::cerr << "visitd-test-ehr: " << e.what() << "\n";

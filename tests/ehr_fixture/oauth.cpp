@@ -211,8 +211,23 @@ std::string check_assertion(ehr_state& ehr, client_registration& client, const c
 
 // -- token issuance -----------------------------------------------------------
 
+/// behaviour token_status: an RFC 6749 §5.2 error body with that status.
+http_response simulated_token_error(const behaviour& knobs) {
+  auto status = knobs.token_status;
+  auto error = status == 400   ? "invalid_request"
+               : status == 401 ? "invalid_client"
+               : status == 403 ? "unauthorized_client"
+                               : "temporarily_unavailable";
+  auto r =
+    oauth_error(error, "simulated failure (behaviour token_status=" + std::to_string(status) + ")");
+  r.status = status;
+  if (knobs.retry_after_seconds > 0 && (status == 429 || status == 503))
+    r.headers.emplace_back("Retry-After", std::to_string(knobs.retry_after_seconds));
+  return r;
+}
+
 http_response token_success(json::object body) {
-  auto r = json_response(200, body);
+  auto r = json_response(200, std::move(body));
   r.headers.emplace_back("Cache-Control", "no-store");
   r.headers.emplace_back("Pragma", "no-cache");
   return r;
@@ -567,6 +582,12 @@ void token(ehr_state& ehr, const fixture_services& services, const http_request&
   call->entry["grant_type"] = *grant_type;
   if (*grant_type != "authorization_code" && *grant_type != "client_credentials")
     return call->fail("unsupported_grant_type", "grant_type " + *grant_type + " is not supported");
+  if (*grant_type == "client_credentials" && ehr.knobs.token_status != 0) {
+    // behaviour token_status: an outage of the token endpoint, before client authentication (so
+    // the assertion's jti is not spent and a retry with it would still pass).
+    call->entry["behaviour"] = "token_status";
+    return call->finish(simulated_token_error(ehr.knobs));
+  }
 
   auto assertion_type = form_value(p, "client_assertion_type");
   auto assertion = form_value(p, "client_assertion");

@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -23,8 +24,8 @@ using tcp = asio::ip::tcp;
 namespace {
 
 // Limits, set where connections are made.
-constexpr std::size_t body_limit = 1024 * 1024;  // control PUTs of FHIR resources, JWKS
-constexpr std::size_t header_limit = 32 * 1024;  // long authorize URLs
+constexpr std::size_t body_limit = 1024UL * 1024;  // control PUTs of FHIR resources, JWKS
+constexpr std::size_t header_limit = 32UL * 1024;  // long authorize URLs
 constexpr auto handshake_timeout = std::chrono::seconds{10};
 constexpr auto idle_timeout = std::chrono::seconds{30};
 
@@ -99,6 +100,7 @@ private:
   }
 
   void write(http_response r) {
+    if (r.drop_connection) return drop();
     response_ = {};
     response_.version(11);
     response_.result(static_cast<unsigned>(r.status));
@@ -114,6 +116,16 @@ private:
                         if (!self->keep_alive_) return self->do_close();
                         self->do_read();
                       });
+  }
+
+  /// Closes the TCP connection without an answer and without TLS close_notify: the client sees
+  /// its request go unanswered (an outage, not an HTTP error). Nothing is pending on the socket
+  /// here (the request was read, no write started), so the session ends with this call.
+  void drop() {
+    beast::error_code ignored;  // the peer may be gone already: nothing left to do either way
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
   }
 
   void do_close() {
@@ -172,10 +184,18 @@ int serve(const server_options& options, const handler_factory& make_handler) {
   std::string origin = "https://127.0.0.1:";
   origin.append(std::to_string(port));
 
+  // A pending timer is destroyed unrun with the io_context: nothing fires after shutdown began
+  // (`handler`, which delayed functions reach into, is gone by then).
+  auto after = [&ioc](std::chrono::milliseconds delay, std::function<void()> f) {
+    auto timer = std::make_shared<asio::steady_timer>(ioc, delay);
+    timer->async_wait([timer, f = std::move(f)](beast::error_code ec) {
+      if (!ec) f();
+    });
+  };
   // Declared after `ioc`: destroyed first, so its worker threads are joined while they can still
   // post to a live io_context.
-  auto handler =
-    make_handler(origin, [&ioc](std::function<void()> f) { asio::post(ioc, std::move(f)); });
+  auto handler = make_handler(
+    origin, [&ioc](std::function<void()> f) { asio::post(ioc, std::move(f)); }, after);
 
   asio::signal_set signals{ioc, SIGTERM, SIGINT};
   signals.async_wait([&](beast::error_code, int) {

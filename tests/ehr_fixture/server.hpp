@@ -17,9 +17,10 @@ struct server_options {
   std::string key_pem;     ///< Its private key.
 };
 
-/// Makes the handler once the origin ("https://127.0.0.1:<port>") is known.
-using handler_factory =
-  std::function<std::unique_ptr<http_handler>(const std::string& origin, post_fn post)>;
+/// Makes the handler once the origin ("https://127.0.0.1:<port>") is known; `post` and `after`
+/// run functions on the io thread (now, or after a delay).
+using handler_factory = std::function<std::unique_ptr<http_handler>(const std::string& origin,
+                                                                    post_fn post, after_fn after)>;
 
 /// Binds 127.0.0.1:`port`, prints "test-ehr listening on https://127.0.0.1:<port>" on stdout
 /// (flushed) and serves until SIGTERM or SIGINT. Returns the process exit code. Throws when it

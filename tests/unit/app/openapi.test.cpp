@@ -57,6 +57,13 @@ public:
   void complete_validation(domain::tenant_id, domain::endpoint_id, domain::revision_number,
                            std::string, domain::account_id, domain::ehr_user_id,
                            reply<domain::fhir_endpoint>) override {}
+  void write_back_status(domain::tenant_id, domain::endpoint_id,
+                         reply<actors::write_back_status>) override {}
+  void write_back_statuses(reply<std::vector<actors::write_back_status>>) override {}
+  void dead_letters(domain::tenant_id, domain::endpoint_id, std::uint64_t,
+                    reply<std::vector<domain::dead_letter>>) override {}
+  void redrive_dead_letters(domain::tenant_id, domain::endpoint_id, reply<std::uint64_t>) override {
+  }
   void shutdown() override {}
 };
 

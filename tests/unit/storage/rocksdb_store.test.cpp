@@ -61,7 +61,7 @@ TEST(rocksdb_store, refuses_a_store_written_by_a_newer_schema) {
 TEST(rocksdb_store, column_names_are_unique) {
   std::set<std::string_view> names;
   for (auto c : all_columns()) EXPECT_TRUE(names.insert(column_name(c)).second);
-  EXPECT_EQ(names.size(), 10u);
+  EXPECT_EQ(names.size(), 11u);
 }
 
 }  // namespace

@@ -1,0 +1,671 @@
+#include "actors/write_back.hpp"
+
+#include "actors/journal_ack.hpp"
+#include "actors/tenant_actor.hpp"
+#include "storage/journal.hpp"
+#include "storage/outbox.hpp"
+#include "storage/store.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <random>
+#include <utility>
+
+namespace visitd::actors {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Internal messages of an endpoint actor.
+using wb_outcome_atom = caf::atom_constant<caf::atom("wboutcome")>;
+using wb_checked_atom = caf::atom_constant<caf::atom("wbchecked")>;
+using wb_check_failed_atom = caf::atom_constant<caf::atom("wbcheckno")>;
+using wb_tick_atom = caf::atom_constant<caf::atom("wbtick")>;
+using wb_setup_atom = caf::atom_constant<caf::atom("wbsetup")>;
+
+/// One held item and how far its delivery got.
+struct held_item {
+  domain::write_back_item item;
+  std::uint32_t failed_attempts = 0;
+  std::size_t next_write = 0;  ///< Writes before it are done (kept across retries).
+  domain::timestamp not_before{};
+};
+
+/// A visit's items in sequence order; at most one of them is being worked on.
+struct visit_queue {
+  std::map<std::uint64_t, held_item> items;
+  bool busy = false;  ///< An attempt or a dead-letter write is in flight for the first item.
+};
+
+struct endpoint_state {
+  endpoint_state() = default;  // not an aggregate (see approval_flow.cpp)
+
+  domain::tenant_id tenant;
+  domain::endpoint_id endpoint;
+  const write_back_args* args = nullptr;  // owned by the hub, which outlives its actors
+  directory dir;
+
+  std::optional<fhir::write_back_endpoint> target;
+  std::optional<fhir::write_back_support> support;
+  std::optional<fhir::write_back_plan> plan;
+  std::optional<domain::timestamp> checked_at;
+  std::string check_error;
+  std::string setup_problem;  ///< Why the endpoint cannot be written (empty when it can).
+  bool setup_running = false;
+  std::uint64_t setup_generation = 0;
+
+  std::map<domain::visit_id, visit_queue> queues;
+  std::size_t held = 0;
+  bool more_in_store = false;
+  std::uint64_t in_flight = 0;
+  std::uint64_t next_attempt = 1;
+  std::map<std::uint64_t, domain::visit_id> attempts;  ///< In-flight attempt → its visit.
+  pending_writes journal_waits;
+  std::size_t erases_pending = 0;
+
+  domain::circuit_breaker breaker;
+  std::optional<domain::timestamp> tick_at;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  std::uint64_t delivered = 0, writes = 0, retries = 0, dead_letters = 0;
+  std::string last_error;
+  std::optional<domain::timestamp> last_delivered_at;
+
+  static inline const char* name = "visitd.write_back";
+};
+
+using endpoint_actor = caf::stateful_actor<endpoint_state>;
+
+domain::timestamp now_of(const endpoint_state& st) {
+  return st.args->clock ? st.args->clock() : wall_clock_now();
+}
+
+std::string endpoint_name(const endpoint_state& st) {
+  return st.tenant.str() + "/" + st.endpoint.str();
+}
+
+/// Why nothing is delivered now, or "" when items may flow.
+std::string blocked_reason(const endpoint_state& st) {
+  if (!st.args->transport.check || !st.args->transport.deliver)
+    return "write-back is not configured on this box";
+  if (!st.setup_problem.empty()) return st.setup_problem;
+  if (!st.target) return "reading the endpoint's approved revision";
+  if (!st.plan) {
+    if (!st.check_error.empty())
+      return "the EHR's CapabilityStatement could not be read: " + st.check_error;
+    return "reading the EHR's CapabilityStatement";
+  }
+  return {};
+}
+
+void pump(endpoint_actor* self);
+
+void schedule_tick(endpoint_actor* self, domain::timestamp at) {
+  auto& st = self->state;
+  if (st.tick_at && *st.tick_at <= at) return;  // one already comes in time
+  st.tick_at = at;
+  auto delay = std::max(at - now_of(st), domain::duration{1ms});
+  self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(delay),
+                     wb_tick_atom::value, at.time_since_epoch().count());
+}
+
+// -- holding items -----------------------------------------------------------------------------
+
+void hold(endpoint_state& st, domain::write_back_item item) {
+  if (st.held >= st.args->options.max_in_memory) {
+    st.more_in_store = true;  // it is in the store; read again once memory drains
+    return;
+  }
+  auto& q = st.queues[item.visit];
+  auto seq = item.seq;
+  if (q.items.emplace(seq, held_item{std::move(item)}).second) ++st.held;
+}
+
+/// Reads the outbox from the store into memory, up to the memory bound.
+void load_from_store(endpoint_actor* self) {
+  auto& st = self->state;
+  st.more_in_store = false;
+  std::string after;
+  do {
+    auto room = st.args->options.max_in_memory - std::min(st.held, st.args->options.max_in_memory);
+    if (room == 0) {
+      st.more_in_store = true;
+      return;
+    }
+    auto page = storage::read_outbox(*st.args->store, st.tenant, st.endpoint, after,
+                                     std::min<std::size_t>(room, 1000));
+    if (!page) {
+      spdlog::error("write-back {}: reading the outbox failed: {}", endpoint_name(st),
+                    page.err().message);
+      st.more_in_store = true;
+      return;
+    }
+    for (const auto& key : page->undecodable)
+      spdlog::error(
+        "write-back {}: an outbox entry does not decode and is left in place ({} bytes "
+        "of key)",
+        endpoint_name(st), key.size());
+    for (auto& item : page->items) hold(st, std::move(item));
+    after = page->next_after;
+  } while (!after.empty());
+}
+
+std::uint64_t count_dead_letters(const endpoint_state& st) {
+  auto letters = storage::read_dead_letters(*st.args->store, st.tenant, st.endpoint, 1'000'000);
+  return letters ? letters->size() : 0;
+}
+
+// -- setup: the endpoint and its CapabilityStatement ---------------------------------------------
+
+void retry_setup_later(endpoint_actor* self) {
+  auto gen = self->state.setup_generation;
+  self->delayed_send(self, self->state.args->options.setup_retry, wb_setup_atom::value, gen);
+}
+
+void check_capabilities(endpoint_actor* self) {
+  auto& st = self->state;
+  if (!st.target || !st.args->transport.check) return;
+  auto addr = self->address();
+  auto gen = st.setup_generation;
+  st.args->transport.check(*st.target, [addr, gen](domain::result<fhir::write_back_support> r) {
+    auto to = caf::actor_cast<caf::actor>(addr);
+    if (!to) return;
+    if (r)
+      caf::anon_send(to, wb_checked_atom::value, gen, std::move(*r));
+    else
+      caf::anon_send(to, wb_check_failed_atom::value, gen, r.err().message);
+  });
+}
+
+/// Reads the endpoint's approved revision through its tenant actor, then checks the EHR.
+void setup(endpoint_actor* self) {
+  auto& st = self->state;
+  if (st.setup_running) return;
+  if (!st.dir) {
+    st.setup_problem.clear();
+    return;  // attached later
+  }
+  st.setup_running = true;
+  auto timeout = st.args->options.request_timeout;
+  self->request(st.dir, timeout, dir_tenant_atom::value, st.tenant)
+    .then(
+      [self, timeout](tenant_handles& handles) {
+        self->request(handles.tenant, timeout, list_endpoints_atom::value)
+          .then(
+            [self](std::vector<domain::fhir_endpoint>& all) {
+              auto& st = self->state;
+              st.setup_running = false;
+              auto found = std::find_if(all.begin(), all.end(),
+                                        [&](const auto& e) { return e.id == st.endpoint; });
+              const auto* revision = found == all.end() ? nullptr : domain::in_force(*found);
+              if (revision == nullptr) {
+                st.target.reset();
+                st.plan.reset();
+                st.setup_problem = found == all.end() ? "the endpoint no longer exists"
+                                                      : "the endpoint has no approved revision";
+                retry_setup_later(self);
+                return;
+              }
+              if (revision->settings.type != domain::client_type::confidential_private_key_jwt) {
+                st.target.reset();
+                st.plan.reset();
+                st.setup_problem =
+                  "write-back needs the endpoint registered as a confidential client "
+                  "(private_key_jwt) for SMART Backend Services; it is a public client";
+                retry_setup_later(self);
+                return;
+              }
+              fhir::write_back_endpoint target{st.tenant,
+                                               st.endpoint,
+                                               revision->settings.base_url,
+                                               revision->settings.client_id,
+                                               revision->settings.type,
+                                               {}};
+              st.setup_problem.clear();
+              if (st.target != target) {
+                st.target = std::move(target);
+                st.plan.reset();
+                st.support.reset();
+              }
+              check_capabilities(self);
+            },
+            [self](caf::error& err) {
+              self->state.setup_running = false;
+              self->state.setup_problem =
+                "the endpoint could not be read: " + to_domain_error(err).message;
+              retry_setup_later(self);
+            });
+      },
+      [self](caf::error& err) {
+        self->state.setup_running = false;
+        self->state.setup_problem = "the tenant could not be read: " + to_domain_error(err).message;
+        retry_setup_later(self);
+      });
+}
+
+void on_checked(endpoint_actor* self, fhir::write_back_support support) {
+  auto& st = self->state;
+  st.checked_at = now_of(st);
+  st.check_error.clear();
+  auto plan = fhir::plan_write_back(support, st.args->options.wanted);
+  st.support = std::move(support);
+  // AuditEvents are the audit record itself: when they are wanted and cannot be written
+  // without risking duplicates, items wait (and the admin is told) rather than being delivered
+  // without them. Encounter and Appointment updates the EHR does not allow are skipped, as the
+  // plan's notes say.
+  if (st.args->options.wanted.audit_events &&
+      plan.audit_events == fhir::audit_event_strategy::unsupported) {
+    st.plan.reset();
+    st.setup_problem =
+      plan.notes.empty() ? "the EHR cannot take AuditEvents idempotently" : plan.notes.front();
+  } else {
+    st.setup_problem.clear();
+    st.plan = std::move(plan);
+  }
+  auto gen = st.setup_generation;
+  self->delayed_send(self, st.args->options.recheck_interval, wb_setup_atom::value, gen);
+  pump(self);
+}
+
+// -- delivery ----------------------------------------------------------------------------------
+
+void finish_item(endpoint_actor* self, visit_queue& q, const domain::visit_id& visit) {
+  auto& st = self->state;
+  auto first = q.items.begin();
+  auto op = storage::delivered_op(first->second.item);
+  q.items.erase(first);
+  --st.held;
+  q.busy = false;
+  ++st.delivered;
+  st.last_delivered_at = now_of(st);
+  if (q.items.empty()) st.queues.erase(visit);
+  // A lost erase only means one more (idempotent) delivery after a restart: nothing waits on it.
+  ++st.erases_pending;
+  auto id = st.journal_waits.add([self](const caf::error& err) {
+    --self->state.erases_pending;
+    if (err)
+      spdlog::warn("write-back {}: erasing a delivered outbox entry failed: {}",
+                   endpoint_name(self->state), to_domain_error(err).message);
+  });
+  append_acked<caf::actor>(self, *st.args->journal, std::vector<storage::write_op>{std::move(op)},
+                           id);
+}
+
+void dead_letter(endpoint_actor* self, const domain::visit_id& visit, std::string reason) {
+  auto& st = self->state;
+  auto& q = st.queues[visit];
+  auto& h = q.items.begin()->second;
+  q.busy = true;
+  domain::dead_letter letter{h.item, std::move(reason), h.failed_attempts, now_of(st)};
+  spdlog::warn("write-back {}: dead-lettered {} ({}): {}", endpoint_name(st),
+               domain::event_key(letter.item), domain::to_string(letter.item.kind), letter.reason);
+  auto id = st.journal_waits.add([self, visit, seq = h.item.seq](const caf::error& err) {
+    auto& st = self->state;
+    auto q = st.queues.find(visit);
+    if (q == st.queues.end() || q->second.items.empty() || q->second.items.begin()->first != seq)
+      return;
+    q->second.busy = false;
+    if (err) {
+      // Not durable: keep it and try the dead-letter write again later.
+      auto& h = q->second.items.begin()->second;
+      h.not_before = now_of(st) + st.args->options.retry.max_delay;
+      st.last_error = "a dead letter could not be stored: " + to_domain_error(err).message;
+      pump(self);
+      return;
+    }
+    q->second.items.erase(q->second.items.begin());
+    --st.held;
+    ++st.dead_letters;
+    if (q->second.items.empty()) st.queues.erase(q);
+    pump(self);
+  });
+  append_acked<caf::actor>(self, *st.args->journal, storage::dead_letter_ops(letter), id);
+}
+
+void start_attempt(endpoint_actor* self, const domain::visit_id& visit, visit_queue& q) {
+  auto& st = self->state;
+  auto& h = q.items.begin()->second;
+  auto writes = domain::planned_writes(h.item, st.plan->targets);
+  if (h.next_write >= writes.size()) {
+    finish_item(self, q, visit);
+    return;
+  }
+  q.busy = true;
+  ++st.in_flight;
+  auto attempt = st.next_attempt++;
+  st.attempts.emplace(attempt, visit);
+  auto addr = self->address();
+  st.args->transport.deliver(*st.target, *st.plan, h.item, writes[h.next_write],
+                             [addr, attempt](fhir::delivery_outcome outcome) {
+                               auto to = caf::actor_cast<caf::actor>(addr);
+                               if (to)
+                                 caf::anon_send(to, wb_outcome_atom::value, attempt,
+                                                std::move(outcome));
+                             });
+}
+
+void on_outcome(endpoint_actor* self, std::uint64_t attempt, fhir::delivery_outcome& outcome) {
+  auto& st = self->state;
+  auto found = st.attempts.find(attempt);
+  if (found == st.attempts.end()) return;
+  auto visit = found->second;
+  st.attempts.erase(found);
+  --st.in_flight;
+  auto q = st.queues.find(visit);
+  if (q == st.queues.end() || q->second.items.empty()) return;
+  auto& h = q->second.items.begin()->second;
+  auto now = now_of(st);
+  switch (outcome.verdict) {
+    case domain::delivery_verdict::delivered:
+      st.breaker.record_success();
+      ++st.writes;
+      ++h.next_write;
+      h.failed_attempts = 0;
+      q->second.busy = false;
+      if (h.next_write >= domain::planned_writes(h.item, st.plan->targets).size())
+        finish_item(self, q->second, visit);
+      break;
+    case domain::delivery_verdict::retry: {
+      st.breaker.record_failure(now);
+      ++h.failed_attempts;
+      st.last_error = outcome.detail;
+      if (h.failed_attempts >= st.args->options.retry.max_attempts) {
+        dead_letter(self, visit,
+                    "gave up after " + std::to_string(h.failed_attempts) +
+                      " attempts; the last: " + outcome.detail);
+        break;
+      }
+      ++st.retries;
+      std::uniform_real_distribution<double> unit{0.0, 1.0};
+      h.not_before = now + domain::retry_delay(st.args->options.retry, h.failed_attempts,
+                                               unit(st.rng), outcome.retry_after);
+      q->second.busy = false;
+      schedule_tick(self, h.not_before);
+      break;
+    }
+    case domain::delivery_verdict::permanent:
+      // The EHR answered, so it is up: a refusal says nothing against the endpoint.
+      st.breaker.record_success();
+      ++h.failed_attempts;
+      st.last_error = outcome.detail;
+      dead_letter(self, visit, outcome.detail);
+      break;
+  }
+  pump(self);
+}
+
+void pump(endpoint_actor* self) {
+  auto& st = self->state;
+  if (st.held == 0 && st.more_in_store && st.erases_pending == 0) load_from_store(self);
+  if (!blocked_reason(st).empty() || !st.args->transport.deliver) return;
+  auto now = now_of(st);
+  std::optional<domain::timestamp> next_due;
+  for (auto it = st.queues.begin(); it != st.queues.end();) {
+    auto current = it++;  // finish_item may erase `current`
+    auto& q = current->second;
+    if (q.busy || q.items.empty()) continue;
+    auto& h = q.items.begin()->second;
+    if (h.not_before > now) {
+      if (!next_due || h.not_before < *next_due) next_due = h.not_before;
+      continue;
+    }
+    if (st.in_flight >= st.args->options.max_in_flight) break;
+    if (!st.breaker.allow(now)) {
+      auto until = st.breaker.opens_until();
+      if (!next_due || until < *next_due) next_due = until;
+      break;
+    }
+    start_attempt(self, current->first, q);
+  }
+  if (next_due) schedule_tick(self, std::max(*next_due, now + 1ms));
+}
+
+write_back_status status_of(const endpoint_state& st) {
+  write_back_status s;
+  s.tenant = st.tenant;
+  s.endpoint = st.endpoint;
+  s.blocked = blocked_reason(st);
+  s.support = st.support;
+  s.checked_at = st.checked_at;
+  s.check_error = st.check_error;
+  s.plan = st.plan;
+  s.pending = st.held;
+  s.more_in_store = st.more_in_store;
+  for (const auto& [visit, q] : st.queues)
+    if (!q.items.empty()) {
+      auto at = q.items.begin()->second.item.at;
+      if (!s.oldest_pending_at || at < *s.oldest_pending_at) s.oldest_pending_at = at;
+    }
+  s.in_flight = st.in_flight;
+  s.delivered = st.delivered;
+  s.writes = st.writes;
+  s.retries = st.retries;
+  s.dead_letters = st.dead_letters;
+  s.breaker = std::string{domain::to_string(st.breaker.current(now_of(st)))};
+  s.last_error = st.last_error;
+  s.last_delivered_at = st.last_delivered_at;
+  return s;
+}
+
+caf::behavior endpoint_behavior(endpoint_actor* self, domain::tenant_id tenant,
+                                domain::endpoint_id endpoint, const write_back_args* args,
+                                directory dir) {
+  auto& st = self->state;
+  st.tenant = std::move(tenant);
+  st.endpoint = std::move(endpoint);
+  st.args = args;
+  st.dir = std::move(dir);
+  st.breaker = domain::circuit_breaker{args->options.breaker};
+  load_from_store(self);
+  st.dead_letters = count_dead_letters(st);
+  setup(self);
+  return {
+    [self](wb_items_atom, std::vector<domain::write_back_item>& items) {
+      auto& st = self->state;
+      if (!st.more_in_store)
+        for (auto& item : items) hold(st, std::move(item));
+      pump(self);
+    },
+    [self](wb_attach_atom, const directory& dir) {
+      self->state.dir = dir;
+      setup(self);
+    },
+    [self](wb_refresh_atom) {
+      auto& st = self->state;
+      ++st.setup_generation;  // older timers and checks are ignored
+      st.target.reset();
+      st.plan.reset();
+      st.support.reset();
+      st.setup_running = false;
+      setup(self);
+    },
+    [self](wb_setup_atom, std::uint64_t gen) {
+      if (gen != self->state.setup_generation) return;
+      if (self->state.target && self->state.setup_problem.empty() && self->state.plan)
+        check_capabilities(self);  // the periodic re-check
+      else
+        setup(self);
+    },
+    [self](wb_checked_atom, std::uint64_t gen, fhir::write_back_support& support) {
+      if (gen == self->state.setup_generation) on_checked(self, std::move(support));
+    },
+    [self](wb_check_failed_atom, std::uint64_t gen, std::string& why) {
+      auto& st = self->state;
+      if (gen != st.setup_generation) return;
+      st.check_error = std::move(why);
+      retry_setup_later(self);
+    },
+    [self](wb_outcome_atom, std::uint64_t attempt, fhir::delivery_outcome& outcome) {
+      on_outcome(self, attempt, outcome);
+    },
+    [self](wb_tick_atom, std::int64_t at) {
+      auto& st = self->state;
+      if (st.tick_at && st.tick_at->time_since_epoch().count() == at) st.tick_at.reset();
+      pump(self);
+    },
+    [self](journal_ack_atom, std::uint64_t id, caf::error& err) {
+      self->state.journal_waits.complete(id, err);
+    },
+    [self](wb_status_atom) { return status_of(self->state); },
+    [self](wb_dead_atom, std::uint64_t limit) -> caf::result<std::vector<domain::dead_letter>> {
+      auto& st = self->state;
+      auto letters = storage::read_dead_letters(*st.args->store, st.tenant, st.endpoint, limit);
+      if (!letters) return to_caf_error(letters.err());
+      return std::move(*letters);
+    },
+    [self](wb_redrive_atom) -> caf::result<std::uint64_t> {
+      auto& st = self->state;
+      auto letters = storage::read_dead_letters(*st.args->store, st.tenant, st.endpoint, 1'000'000);
+      if (!letters) return to_caf_error(letters.err());
+      if (letters->empty()) return std::uint64_t{0};
+      auto promise = self->make_response_promise<std::uint64_t>();
+      auto moved = std::make_shared<std::vector<domain::dead_letter>>(std::move(*letters));
+      auto id = st.journal_waits.add([self, promise, moved](const caf::error& err) mutable {
+        auto& st = self->state;
+        if (err) {
+          promise.deliver(err);
+          return;
+        }
+        st.dead_letters -= std::min<std::uint64_t>(st.dead_letters, moved->size());
+        for (auto& letter : *moved) hold(st, std::move(letter.item));
+        pump(self);
+        promise.deliver(static_cast<std::uint64_t>(moved->size()));
+      });
+      append_acked<caf::actor>(self, *st.args->journal, storage::redrive_ops(*moved), id);
+      return promise;
+    },
+  };
+}
+
+// -- the hub -----------------------------------------------------------------------------------
+
+struct hub_state {
+  hub_state() = default;
+
+  std::unique_ptr<write_back_args> args;
+  directory dir;
+  std::map<std::pair<domain::tenant_id, domain::endpoint_id>, caf::actor> endpoints;
+
+  static inline const char* name = "visitd.write_back_hub";
+};
+
+using hub_pointer = write_back_hub::stateful_pointer<hub_state>;
+
+caf::actor& endpoint_of(hub_pointer self, const domain::tenant_id& tenant,
+                        const domain::endpoint_id& endpoint) {
+  auto& st = self->state;
+  auto key = std::pair{tenant, endpoint};
+  auto found = st.endpoints.find(key);
+  if (found != st.endpoints.end()) return found->second;
+  // Linked: the hub's exit takes them with it, and one that fails is restarted by the hub's exit
+  // handler (its outbox is durable, so the new one resumes where it stopped).
+  auto spawned =
+    self->spawn<caf::linked>(endpoint_behavior, tenant, endpoint, st.args.get(), st.dir);
+  return st.endpoints.emplace(std::move(key), std::move(spawned)).first->second;
+}
+
+/// Asks an endpoint actor on a requester's behalf and answers with its reply (or error).
+template <class Reply, class... Ts>
+caf::typed_response_promise<Reply> forward(hub_pointer self, const caf::actor& to, Ts... xs) {
+  auto rp = self->make_response_promise<Reply>();
+  self->request(to, self->state.args->options.request_timeout * 2, xs...)
+    .then([rp](Reply& r) mutable { rp.deliver(std::move(r)); },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
+/// Gathers every endpoint actor's status into one reply.
+void list_statuses(hub_pointer self,
+                   caf::typed_response_promise<std::vector<write_back_status>> rp) {
+  auto& st = self->state;
+  if (st.endpoints.empty()) {
+    rp.deliver(std::vector<write_back_status>{});
+    return;
+  }
+  auto out = std::make_shared<std::vector<write_back_status>>();
+  auto remaining = std::make_shared<std::size_t>(st.endpoints.size());
+  for (auto& [key, actor] : st.endpoints) {
+    self->request(actor, st.args->options.request_timeout, wb_status_atom::value)
+      .then(
+        [out, remaining, rp](write_back_status& s) mutable {
+          out->push_back(std::move(s));
+          if (--*remaining == 0) rp.deliver(std::move(*out));
+        },
+        [out, remaining, rp](caf::error&) mutable {
+          if (--*remaining == 0) rp.deliver(std::move(*out));
+        });
+  }
+}
+
+}  // namespace
+
+write_back_hub spawn_write_back_hub(caf::actor_system& system, write_back_args args) {
+  auto behavior = [](hub_pointer self,
+                     std::shared_ptr<write_back_args> a) -> write_back_hub::behavior_type {
+    auto& st = self->state;
+    st.args = std::make_unique<write_back_args>(std::move(*a));
+    self->set_exit_handler([self](caf::exit_msg& msg) {
+      auto& endpoints = self->state.endpoints;
+      auto failed = std::find_if(endpoints.begin(), endpoints.end(),
+                                 [&](const auto& e) { return e.second.address() == msg.source; });
+      if (failed == endpoints.end()) {
+        self->quit(msg.reason);
+        return;
+      }
+      auto key = failed->first;
+      endpoints.erase(failed);
+      spdlog::error("write-back {}/{}: the endpoint actor failed ({}); restarting it",
+                    key.first.str(), key.second.str(), self->system().render(msg.reason));
+      endpoint_of(self, key.first, key.second);
+    });
+    if (st.args->resume_stored) {
+      auto stored = storage::outbox_endpoints(*st.args->store);
+      if (!stored)
+        spdlog::error("write-back: listing pending outboxes failed: {}", stored.err().message);
+      else
+        for (const auto& [tenant, endpoint] : *stored) endpoint_of(self, tenant, endpoint);
+    }
+    return {
+      [self](wb_items_atom atom, std::vector<domain::write_back_item>& items) {
+        if (items.empty()) return;
+        auto& to = endpoint_of(self, items.front().tenant, items.front().endpoint);
+        caf::anon_send(to, atom, std::move(items));
+      },
+      [self](wb_attach_atom atom, const directory& dir) {
+        self->state.dir = dir;
+        for (auto& [key, actor] : self->state.endpoints) caf::anon_send(actor, atom, dir);
+      },
+      [self](wb_status_atom atom, const domain::tenant_id& tenant,
+             const domain::endpoint_id& endpoint) {
+        return forward<write_back_status>(self, endpoint_of(self, tenant, endpoint), atom);
+      },
+      [self](wb_list_atom) {
+        auto rp = self->make_response_promise<std::vector<write_back_status>>();
+        list_statuses(self, rp);
+        return rp;
+      },
+      [self](wb_dead_atom atom, const domain::tenant_id& tenant,
+             const domain::endpoint_id& endpoint, std::uint64_t limit) {
+        return forward<std::vector<domain::dead_letter>>(self, endpoint_of(self, tenant, endpoint),
+                                                         atom, limit);
+      },
+      [self](wb_redrive_atom atom, const domain::tenant_id& tenant,
+             const domain::endpoint_id& endpoint) {
+        // Longer than a request: the re-drive is a journal write of every dead letter.
+        return forward<std::uint64_t>(self, endpoint_of(self, tenant, endpoint), atom);
+      },
+      [self](wb_refresh_atom atom, const domain::tenant_id& tenant,
+             const domain::endpoint_id& endpoint) {
+        caf::anon_send(endpoint_of(self, tenant, endpoint), atom);
+      },
+    };
+  };
+  return system.spawn(behavior, std::make_shared<write_back_args>(std::move(args)));
+}
+
+}  // namespace visitd::actors

@@ -1,0 +1,26 @@
+#pragma once
+
+// Where visit actors hand the write-back items of their appends once those are durable (the
+// items are already in the outbox: this only spares the write-back actors a store read). Kept
+// apart from actors/write_back.hpp so the visit actor does not depend on the fhir layer.
+
+#include "domain/write_back.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <vector>
+
+namespace visitd::actors {
+
+/// Items of one append (one visit, so one tenant endpoint), in sequence order.
+using wb_items_atom = caf::atom_constant<caf::atom("wbitems")>;
+
+using write_back_sink =
+  caf::typed_actor<caf::reacts_to<wb_items_atom, std::vector<domain::write_back_item>>>;
+
+}  // namespace visitd::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<visitd::domain::write_back_item>)
