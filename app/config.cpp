@@ -37,7 +37,36 @@ struct raw_values {
   std::string regions{config::default_regions};
   std::vector<std::string> ehr_ca;
   std::size_t sign_in_timeout_s = 600;
+  std::size_t write_back_max_delay_s = 300;
+  std::size_t write_back_breaker_open_s = 30;
+  std::size_t write_back_concurrency = 4;
+  std::string write_back_writes = "audit-events,encounters,appointments";
 };
+
+/// "audit-events,encounters,appointments" (any subset, in any order) or "none".
+domain::result<domain::write_back_targets> parse_write_back_writes(std::string_view text) {
+  domain::write_back_targets t{false, false, false};
+  if (text == "none") return t;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    auto item = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
+    if (item == "audit-events")
+      t.audit_events = true;
+    else if (item == "encounters")
+      t.encounters = true;
+    else if (item == "appointments")
+      t.appointments = true;
+    else
+      return make_error(errc::invalid_argument,
+                        "write-back-writes must list audit-events, encounters, appointments or "
+                        "be none; got \"" +
+                          std::string{text} + "\"");
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return t;
+}
 
 // A century: longer is a typo, and it keeps `now - days` far from overflowing.
 constexpr std::size_t max_retention_audit_days = 36500;
@@ -63,6 +92,18 @@ po::options_description server_options(config& c, raw_values& raw) {
       "the system store (repeatable; for test EHRs with a private CA)");
   add("sign-in-timeout", po::value(&raw.sign_in_timeout_s)->default_value(raw.sign_in_timeout_s),
       "seconds an EHR sign-in (validation or launch) may take before its state expires (1..3600)");
+  add("write-back-writes", po::value(&raw.write_back_writes)->default_value(raw.write_back_writes),
+      "what is written back to EHRs: a comma list of audit-events, encounters, appointments "
+      "(each only where the EHR's CapabilityStatement allows it), or none");
+  add("write-back-max-delay",
+      po::value(&raw.write_back_max_delay_s)->default_value(raw.write_back_max_delay_s),
+      "longest wait in seconds between two attempts of a failing write-back (1..3600)");
+  add("write-back-breaker-open",
+      po::value(&raw.write_back_breaker_open_s)->default_value(raw.write_back_breaker_open_s),
+      "seconds an EHR's circuit breaker stays open after repeated failures (1..3600)");
+  add("write-back-concurrency",
+      po::value(&raw.write_back_concurrency)->default_value(raw.write_back_concurrency),
+      "write-backs in flight per EHR endpoint (1..64)");
   add("io-threads", po::value(&s.io_threads)->default_value(s.io_threads), "socket threads");
   add("actor-threads", po::value(&c.actor_threads)->default_value(c.actor_threads),
       "CAF scheduler threads");
@@ -143,6 +184,22 @@ domain::result<void> apply_raw(config& c, const raw_values& raw) {
     return make_error(errc::invalid_argument, "sign-in-timeout must be 1..3600 seconds; got " +
                                                 std::to_string(raw.sign_in_timeout_s));
   c.sign_in_timeout = std::chrono::seconds(raw.sign_in_timeout_s);
+  if (raw.write_back_max_delay_s == 0 || raw.write_back_max_delay_s > 3600)
+    return make_error(errc::invalid_argument, "write-back-max-delay must be 1..3600 seconds; got " +
+                                                std::to_string(raw.write_back_max_delay_s));
+  if (raw.write_back_breaker_open_s == 0 || raw.write_back_breaker_open_s > 3600)
+    return make_error(errc::invalid_argument,
+                      "write-back-breaker-open must be 1..3600 seconds; got " +
+                        std::to_string(raw.write_back_breaker_open_s));
+  if (raw.write_back_concurrency == 0 || raw.write_back_concurrency > 64)
+    return make_error(errc::invalid_argument, "write-back-concurrency must be 1..64; got " +
+                                                std::to_string(raw.write_back_concurrency));
+  c.write_back_max_delay = std::chrono::seconds(raw.write_back_max_delay_s);
+  c.write_back_breaker_open = std::chrono::seconds(raw.write_back_breaker_open_s);
+  c.write_back_concurrency = raw.write_back_concurrency;
+  auto writes = parse_write_back_writes(raw.write_back_writes);
+  if (!writes) return std::move(writes).err();
+  c.write_back_writes = *writes;
   for (const auto& entry : raw.ehr_ca) {
     auto eq = entry.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size())

@@ -5,6 +5,7 @@
 
 #include "domain/error.hpp"
 #include "domain/regions.hpp"
+#include "domain/write_back.hpp"
 #include "http/server.hpp"
 #include "storage/retention.hpp"
 #include "storage/store.hpp"
@@ -33,6 +34,12 @@ struct config {
   /// How long an EHR sign-in (validation or launch) may take between visitd sending the browser
   /// to the EHR and the EHR sending it back.
   std::chrono::seconds sign_in_timeout{600};
+  /// Write-back (docs/write-back.md): what is written, the longest retry wait, how long a
+  /// tripped circuit breaker stays open, and the writes in flight per endpoint.
+  domain::write_back_targets write_back_writes;
+  std::chrono::seconds write_back_max_delay{300};
+  std::chrono::seconds write_back_breaker_open{30};
+  std::size_t write_back_concurrency = 4;
   std::size_t actor_threads = 2;
   storage::durability durability = storage::durability::sync;
   std::string log_level = "info";

@@ -38,6 +38,10 @@ void expect_same(const config& a, const config& b) {
   EXPECT_EQ(a.tls_key, b.tls_key);
   EXPECT_EQ(a.actor_threads, b.actor_threads);
   EXPECT_EQ(a.sign_in_timeout, b.sign_in_timeout);
+  EXPECT_EQ(a.write_back_writes, b.write_back_writes);
+  EXPECT_EQ(a.write_back_max_delay, b.write_back_max_delay);
+  EXPECT_EQ(a.write_back_breaker_open, b.write_back_breaker_open);
+  EXPECT_EQ(a.write_back_concurrency, b.write_back_concurrency);
   EXPECT_EQ(a.durability, b.durability);
   EXPECT_EQ(a.log_level, b.log_level);
   EXPECT_EQ(a.retention.ended_visit_events, b.retention.ended_visit_events);
@@ -100,6 +104,10 @@ TEST(config, bad_values_and_unknown_keys_name_the_key) {
     {{"--request-rate", "10", "--request-burst", "5"}, "request-burst"},
     {{"--retention-event-days", "0"}, "retention-event-days"},
     {{"--sign-in-timeout", "0"}, "sign-in-timeout"},
+    {{"--write-back-max-delay", "0"}, "write-back-max-delay"},
+    {{"--write-back-breaker-open", "3601"}, "write-back-breaker-open"},
+    {{"--write-back-concurrency", "65"}, "write-back-concurrency"},
+    {{"--write-back-writes", "audit-events,faxes"}, "write-back-writes"},
     {{"--ehr-ca", "no-equals-sign"}, "ehr-ca"},
     {{"--nonsense", "1"}, "nonsense"},
     {{"frobnicate"}, "frobnicate"},
