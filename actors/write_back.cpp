@@ -39,7 +39,7 @@ struct held_item {
 /// A visit's items in sequence order; at most one of them is being worked on.
 struct visit_queue {
   std::map<std::uint64_t, held_item> items;
-  bool busy = false;  ///< An attempt or a dead-letter write is in flight for the first item.
+  bool busy = false;  ///< An attempt or a dead-letter write is in flight for one of its items.
 };
 
 struct endpoint_state {
@@ -47,7 +47,9 @@ struct endpoint_state {
 
   domain::tenant_id tenant;
   domain::endpoint_id endpoint;
-  const write_back_args* args = nullptr;  // owned by the hub, which outlives its actors
+  // Shared with the hub: a linked endpoint actor may still be handling a message after the hub
+  // has stopped and destroyed its state.
+  std::shared_ptr<const write_back_args> args;
   directory dir;
 
   std::optional<fhir::write_back_endpoint> target;
@@ -64,7 +66,9 @@ struct endpoint_state {
   bool more_in_store = false;
   std::uint64_t in_flight = 0;
   std::uint64_t next_attempt = 1;
-  std::map<std::uint64_t, domain::visit_id> attempts;  ///< In-flight attempt → its visit.
+  /// In-flight attempt → its visit and item seq (a re-driven item may have been put in front of
+  /// it meanwhile).
+  std::map<std::uint64_t, std::pair<domain::visit_id, std::uint64_t>> attempts;
   pending_writes journal_waits;
   std::size_t erases_pending = 0;
 
@@ -274,32 +278,55 @@ void on_checked(endpoint_actor* self, fhir::write_back_support support) {
 
 // -- delivery ----------------------------------------------------------------------------------
 
-void finish_item(endpoint_actor* self, visit_queue& q, const domain::visit_id& visit) {
+using item_iterator = std::map<std::uint64_t, held_item>::iterator;
+
+/// Ends `which` (an item of `visit`) as delivered. True when that emptied the visit's queue,
+/// which is then erased (with `q`).
+bool finish_item(endpoint_actor* self, visit_queue& q, const domain::visit_id& visit,
+                 item_iterator which) {
   auto& st = self->state;
-  auto first = q.items.begin();
-  auto op = storage::delivered_op(first->second.item);
-  q.items.erase(first);
+  auto op = storage::delivered_op(which->second.item);
+  q.items.erase(which);
   --st.held;
   q.busy = false;
   ++st.delivered;
   st.last_delivered_at = now_of(st);
-  if (q.items.empty()) st.queues.erase(visit);
   // A lost erase only means one more (idempotent) delivery after a restart: nothing waits on it.
   ++st.erases_pending;
   auto id = st.journal_waits.add([self](const caf::error& err) {
-    --self->state.erases_pending;
+    auto& st = self->state;
+    --st.erases_pending;
     if (err)
-      spdlog::warn("write-back {}: erasing a delivered outbox entry failed: {}",
-                   endpoint_name(self->state), to_domain_error(err).message);
+      spdlog::warn("write-back {}: erasing a delivered outbox entry failed: {}", endpoint_name(st),
+                   to_domain_error(err).message);
+    // Memory drained while erases were pending, so pump() could not read on from the store yet:
+    // nothing else would wake it.
+    if (st.erases_pending == 0 && st.held == 0 && st.more_in_store) pump(self);
   });
   append_acked<caf::actor>(self, *st.args->journal, std::vector<storage::write_op>{std::move(op)},
                            id);
+  if (!q.items.empty()) return false;
+  st.queues.erase(visit);
+  return true;
 }
 
-void dead_letter(endpoint_actor* self, const domain::visit_id& visit, std::string reason) {
+/// Finishes the items at the front of `q` that have nothing (left) to write under the plan, so
+/// the visit's next item does not wait for another reason to pump. True when that emptied the
+/// visit's queue (then erased, with `q`).
+bool finish_unwritable(endpoint_actor* self, const domain::visit_id& visit, visit_queue& q) {
   auto& st = self->state;
-  auto& q = st.queues[visit];
-  auto& h = q.items.begin()->second;
+  while (!q.items.empty()) {
+    auto first = q.items.begin();
+    const auto& h = first->second;
+    if (h.next_write < domain::planned_writes(h.item, st.plan->targets).size()) return false;
+    if (finish_item(self, q, visit, first)) return true;
+  }
+  return false;
+}
+
+void dead_letter(endpoint_actor* self, const domain::visit_id& visit, visit_queue& q,
+                 const held_item& h, std::string reason) {
+  auto& st = self->state;
   q.busy = true;
   domain::dead_letter letter{h.item, std::move(reason), h.failed_attempts, now_of(st)};
   spdlog::warn("write-back {}: dead-lettered {} ({}): {}", endpoint_name(st),
@@ -307,18 +334,22 @@ void dead_letter(endpoint_actor* self, const domain::visit_id& visit, std::strin
   auto id = st.journal_waits.add([self, visit, seq = h.item.seq](const caf::error& err) {
     auto& st = self->state;
     auto q = st.queues.find(visit);
-    if (q == st.queues.end() || q->second.items.empty() || q->second.items.begin()->first != seq)
-      return;
+    if (q == st.queues.end()) return;
     q->second.busy = false;
+    // By seq: a re-driven item may have been put in front of it meanwhile.
+    auto item = q->second.items.find(seq);
+    if (item == q->second.items.end()) {
+      pump(self);
+      return;
+    }
     if (err) {
       // Not durable: keep it and try the dead-letter write again later.
-      auto& h = q->second.items.begin()->second;
-      h.not_before = now_of(st) + st.args->options.retry.max_delay;
+      item->second.not_before = now_of(st) + st.args->options.retry.max_delay;
       st.last_error = "a dead letter could not be stored: " + to_domain_error(err).message;
       pump(self);
       return;
     }
-    q->second.items.erase(q->second.items.begin());
+    q->second.items.erase(item);
     --st.held;
     ++st.dead_letters;
     if (q->second.items.empty()) st.queues.erase(q);
@@ -327,18 +358,15 @@ void dead_letter(endpoint_actor* self, const domain::visit_id& visit, std::strin
   append_acked<caf::actor>(self, *st.args->journal, storage::dead_letter_ops(letter), id);
 }
 
+/// Starts the next write of the first item of `visit`, which has one (see finish_unwritable).
 void start_attempt(endpoint_actor* self, const domain::visit_id& visit, visit_queue& q) {
   auto& st = self->state;
   auto& h = q.items.begin()->second;
   auto writes = domain::planned_writes(h.item, st.plan->targets);
-  if (h.next_write >= writes.size()) {
-    finish_item(self, q, visit);
-    return;
-  }
   q.busy = true;
   ++st.in_flight;
   auto attempt = st.next_attempt++;
-  st.attempts.emplace(attempt, visit);
+  st.attempts.emplace(attempt, std::pair{visit, h.item.seq});
   auto addr = self->address();
   st.args->transport.deliver(*st.target, *st.plan, h.item, writes[h.next_write],
                              [addr, attempt](fhir::delivery_outcome outcome) {
@@ -353,12 +381,20 @@ void on_outcome(endpoint_actor* self, std::uint64_t attempt, fhir::delivery_outc
   auto& st = self->state;
   auto found = st.attempts.find(attempt);
   if (found == st.attempts.end()) return;
-  auto visit = found->second;
+  auto [visit, seq] = found->second;
   st.attempts.erase(found);
   --st.in_flight;
   auto q = st.queues.find(visit);
-  if (q == st.queues.end() || q->second.items.empty()) return;
-  auto& h = q->second.items.begin()->second;
+  if (q == st.queues.end()) return;
+  // The attempt's item by its seq, not the queue's first: a re-driven item may have been put in
+  // front of it while the attempt was in flight.
+  auto item = q->second.items.find(seq);
+  if (item == q->second.items.end()) {
+    q->second.busy = false;
+    pump(self);
+    return;
+  }
+  auto& h = item->second;
   auto now = now_of(st);
   switch (outcome.verdict) {
     case domain::delivery_verdict::delivered:
@@ -367,15 +403,17 @@ void on_outcome(endpoint_actor* self, std::uint64_t attempt, fhir::delivery_outc
       ++h.next_write;
       h.failed_attempts = 0;
       q->second.busy = false;
-      if (h.next_write >= domain::planned_writes(h.item, st.plan->targets).size())
-        finish_item(self, q->second, visit);
+      // Without a plan (a refresh or a failed re-check meanwhile) pump() finishes it once there
+      // is one again, if nothing is left to write.
+      if (st.plan && h.next_write >= domain::planned_writes(h.item, st.plan->targets).size())
+        finish_item(self, q->second, visit, item);
       break;
     case domain::delivery_verdict::retry: {
       st.breaker.record_failure(now);
       ++h.failed_attempts;
       st.last_error = outcome.detail;
       if (h.failed_attempts >= st.args->options.retry.max_attempts) {
-        dead_letter(self, visit,
+        dead_letter(self, visit, q->second, h,
                     "gave up after " + std::to_string(h.failed_attempts) +
                       " attempts; the last: " + outcome.detail);
         break;
@@ -393,7 +431,7 @@ void on_outcome(endpoint_actor* self, std::uint64_t attempt, fhir::delivery_outc
       st.breaker.record_success();
       ++h.failed_attempts;
       st.last_error = outcome.detail;
-      dead_letter(self, visit, outcome.detail);
+      dead_letter(self, visit, q->second, h, outcome.detail);
       break;
   }
   pump(self);
@@ -406,9 +444,12 @@ void pump(endpoint_actor* self) {
   auto now = now_of(st);
   std::optional<domain::timestamp> next_due;
   for (auto it = st.queues.begin(); it != st.queues.end();) {
-    auto current = it++;  // finish_item may erase `current`
+    auto current = it++;  // finishing items may erase `current`
     auto& q = current->second;
     if (q.busy || q.items.empty()) continue;
+    // Before the bounds below: finishing takes no attempt (and must not take the breaker's
+    // half-open probe, which only an outcome gives back).
+    if (finish_unwritable(self, current->first, q)) continue;
     auto& h = q.items.begin()->second;
     if (h.not_before > now) {
       if (!next_due || h.not_before < *next_due) next_due = h.not_before;
@@ -416,8 +457,10 @@ void pump(endpoint_actor* self) {
     }
     if (st.in_flight >= st.args->options.max_in_flight) break;
     if (!st.breaker.allow(now)) {
+      // Open: wake when it lets a probe through. Half-open with the probe in flight: its
+      // outcome pumps (a past time here would tick every millisecond until then).
       auto until = st.breaker.opens_until();
-      if (!next_due || until < *next_due) next_due = until;
+      if (until > now && (!next_due || until < *next_due)) next_due = until;
       break;
     }
     start_attempt(self, current->first, q);
@@ -453,14 +496,14 @@ write_back_status status_of(const endpoint_state& st) {
 }
 
 caf::behavior endpoint_behavior(endpoint_actor* self, domain::tenant_id tenant,
-                                domain::endpoint_id endpoint, const write_back_args* args,
-                                directory dir) {
+                                domain::endpoint_id endpoint,
+                                std::shared_ptr<const write_back_args> args, directory dir) {
   auto& st = self->state;
   st.tenant = std::move(tenant);
   st.endpoint = std::move(endpoint);
-  st.args = args;
+  st.args = std::move(args);
   st.dir = std::move(dir);
-  st.breaker = domain::circuit_breaker{args->options.breaker};
+  st.breaker = domain::circuit_breaker{st.args->options.breaker};
   load_from_store(self);
   st.dead_letters = count_dead_letters(st);
   setup(self);
@@ -547,7 +590,7 @@ caf::behavior endpoint_behavior(endpoint_actor* self, domain::tenant_id tenant,
 struct hub_state {
   hub_state() = default;
 
-  std::unique_ptr<write_back_args> args;
+  std::shared_ptr<const write_back_args> args;  // shared with the endpoint actors
   directory dir;
   std::map<std::pair<domain::tenant_id, domain::endpoint_id>, caf::actor> endpoints;
 
@@ -564,8 +607,7 @@ caf::actor& endpoint_of(hub_pointer self, const domain::tenant_id& tenant,
   if (found != st.endpoints.end()) return found->second;
   // Linked: the hub's exit takes them with it, and one that fails is restarted by the hub's exit
   // handler (its outbox is durable, so the new one resumes where it stopped).
-  auto spawned =
-    self->spawn<caf::linked>(endpoint_behavior, tenant, endpoint, st.args.get(), st.dir);
+  auto spawned = self->spawn<caf::linked>(endpoint_behavior, tenant, endpoint, st.args, st.dir);
   return st.endpoints.emplace(std::move(key), std::move(spawned)).first->second;
 }
 
@@ -608,7 +650,7 @@ write_back_hub spawn_write_back_hub(caf::actor_system& system, write_back_args a
   auto behavior = [](hub_pointer self,
                      std::shared_ptr<write_back_args> a) -> write_back_hub::behavior_type {
     auto& st = self->state;
-    st.args = std::make_unique<write_back_args>(std::move(*a));
+    st.args = std::move(a);
     self->set_exit_handler([self](caf::exit_msg& msg) {
       auto& endpoints = self->state.endpoints;
       auto failed = std::find_if(endpoints.begin(), endpoints.end(),

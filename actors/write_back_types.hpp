@@ -25,9 +25,9 @@ namespace visitd::actors {
 struct write_back_transport {
   using check_reply = std::function<void(domain::result<fhir::write_back_support>)>;
   using deliver_reply = std::function<void(fhir::delivery_outcome)>;
-  std::function<void(const fhir::write_back_endpoint&, check_reply)> check;
+  std::function<void(const fhir::write_back_endpoint&, const check_reply&)> check;
   std::function<void(const fhir::write_back_endpoint&, const fhir::write_back_plan&,
-                     const domain::write_back_item&, domain::fhir_write, deliver_reply)>
+                     const domain::write_back_item&, domain::fhir_write, const deliver_reply&)>
     deliver;
 };
 

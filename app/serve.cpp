@@ -209,8 +209,9 @@ int serve(const config& settings) {
   runtime_options.write_back_tuning.breaker.open_for = settings.write_back_breaker_open;
   runtime_options.write_back = {
     .check =
-      [write_back, trust_for = smart.trust_for](const fhir::write_back_endpoint& endpoint,
-                                                actors::write_back_transport::check_reply done) {
+      [write_back, trust_for = smart.trust_for](
+        const fhir::write_back_endpoint& endpoint,
+        const actors::write_back_transport::check_reply& done) {
         auto with_trust = endpoint;
         with_trust.trust = trust_for(endpoint.tenant);
         write_back->check(with_trust, done);
@@ -219,7 +220,7 @@ int serve(const config& settings) {
       [write_back, trust_for = smart.trust_for](
         const fhir::write_back_endpoint& endpoint, const fhir::write_back_plan& plan,
         const domain::write_back_item& item, domain::fhir_write write,
-        actors::write_back_transport::deliver_reply done) {
+        const actors::write_back_transport::deliver_reply& done) {
         auto with_trust = endpoint;
         with_trust.trust = trust_for(endpoint.tenant);
         write_back->deliver(with_trust, plan, item, write, done);
