@@ -36,6 +36,22 @@ private:
   std::map<participant_id, std::pair<participant_role, participant_identity>> added_;
 };
 
+/// The report's status of a visit ending now (domain/report.hpp), from its state: the same rules,
+/// read off the fold instead of the event list.
+report_status outcome_of(const visit_state& before, const std::optional<timestamp>& started_at) {
+  if (started_at) return report_status::completed;
+  if (before.participants.empty()) return report_status::cancelled;
+  bool waited = false;
+  bool admitted = false;
+  for (const auto& [id, p] : before.participants) {
+    if (p.is_staff()) continue;
+    waited = waited || p.first_lobby_at.has_value();
+    admitted = admitted || p.admitted_at.has_value();
+  }
+  if (waited && !admitted) return report_status::abandoned;
+  return report_status::no_show;
+}
+
 bool has_ehr_identity(const write_back_participant& p) {
   return std::holds_alternative<ehr_user_id>(p.identity);
 }
@@ -98,6 +114,7 @@ std::vector<write_back_item> write_back_items(const visit_state& before,
                    auto item = make(e, write_back_kind::visit_ended);
                    item.started_at = started_at;
                    item.ended_because = x.reason;
+                   item.outcome = outcome_of(before, started_at);
                    items.push_back(std::move(item));
                  },
                  [&](const device_test_result& x) {
@@ -148,7 +165,9 @@ std::vector<fhir_write> planned_writes(const write_back_item& item,
       break;
     case write_back_kind::visit_ended:
       if (encounter) writes.push_back(fhir_write::encounter);
-      if (appointment) writes.push_back(fhir_write::appointment);
+      if (appointment &&
+          (item.outcome == report_status::completed || item.outcome == report_status::no_show))
+        writes.push_back(fhir_write::appointment);
       break;
   }
   return writes;
@@ -161,7 +180,7 @@ std::vector<fhir_write> planned_writes(const write_back_item& item,
 //   | u8 0/1 participant: participant id | u8 role | u8 identity kind (0 ehr user, 1 join id)
 //                         | identity | opt device
 //   | u8 0/1 check: u8 flags (camera 1, microphone 2, speaker 4)
-//   | opt i64 started_at | u8 0/1 end reason: u8 reason
+//   | opt i64 started_at | u8 0/1 end reason: u8 reason | u8 0/1 outcome: u8 report status
 
 std::string encode(const write_back_item& item) {
   binary::writer w;
@@ -193,6 +212,8 @@ std::string encode(const write_back_item& item) {
   w.opt_time(item.started_at);
   w.boolean(item.ended_because.has_value());
   if (item.ended_because) w.enumerated(*item.ended_because);
+  w.boolean(item.outcome.has_value());
+  if (item.outcome) w.enumerated(*item.outcome);
   return std::move(w).take();
 }
 
@@ -232,6 +253,7 @@ result<write_back_item> decode_write_back(std::string_view bytes) {
   }
   item.started_at = r.opt_time("started_at");
   if (r.boolean("end reason")) item.ended_because = r.enumerated("end reason", end_reason::timeout);
+  if (r.boolean("outcome")) item.outcome = r.enumerated("outcome", report_status::abandoned);
   if (!r.failed() && !r.at_end()) r.fail("trailing bytes after the item");
   if (!r.failed() && item.seq == 0) r.fail("seq must be at least 1");
   if (r.failed())

@@ -13,7 +13,9 @@
 //   lobby_entered (patient)   Appointment status `arrived`.
 //   visit_started             Encounter status `in-progress`, class VR, period start.
 //   visit_ended               Encounter status `finished`, period end; Appointment `fulfilled`
-//                             when the visit started, else `noshow`.
+//                             when it was completed, `noshow` when it was a no-show (the
+//                             report's rules); a cancelled or abandoned visit leaves the
+//                             Appointment as the EHR has it.
 // Each write is idempotent and monotonic (statuses only move forward, a period start only moves
 // earlier and its end only later), so applying an item twice, or out of order after a retry,
 // leaves the EHR as applying it once in order.
@@ -24,6 +26,7 @@
 #include "domain/error.hpp"
 #include "domain/events.hpp"
 #include "domain/ids.hpp"
+#include "domain/report.hpp"
 #include "domain/time.hpp"
 #include "domain/visit.hpp"
 
@@ -78,9 +81,12 @@ struct write_back_item {
   std::optional<fhir_reference> appointment;
   std::optional<write_back_participant> participant;
   std::optional<write_back_device_check> check;  ///< device_test only.
-  /// visit_ended only: when the visit started (both sides present), if it did, and why it ended.
+  /// visit_ended only: when the visit started (both sides present), if it did, why it ended,
+  /// and its outcome by the report's rules (domain/report.hpp): completed, no_show, cancelled
+  /// (nobody joined) or abandoned (a patient waited and was never admitted).
   std::optional<timestamp> started_at;
   std::optional<end_reason> ended_because;
+  std::optional<report_status> outcome;
   friend bool operator==(const write_back_item&, const write_back_item&) = default;
 };
 

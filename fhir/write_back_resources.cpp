@@ -428,8 +428,12 @@ domain::result<std::optional<std::string>> merge_appointment(std::string_view cu
         next = "arrived";
       break;
     case write_back_kind::visit_ended:
-      if (!one_of(*status, {"fulfilled", "noshow", "cancelled", "entered-in-error"}))
-        next = item.started_at ? "fulfilled" : "noshow";
+      // Only the report's completed and no-show outcomes say something about the Appointment;
+      // a cancelled or abandoned visit leaves it as the EHR has it.
+      if (!one_of(*status, {"fulfilled", "noshow", "cancelled", "entered-in-error"})) {
+        if (item.outcome == domain::report_status::completed) next = "fulfilled";
+        if (item.outcome == domain::report_status::no_show) next = "noshow";
+      }
       break;
     case write_back_kind::connected:
     case write_back_kind::disconnected:

@@ -73,8 +73,9 @@ struct audit_event_codes {
 
 /// Merges `item` into the Appointment `current`:
 /// - lobby_entered of a patient: status `arrived` when booked/pending/proposed;
-/// - visit_ended: `fulfilled` when the visit started, else `noshow`, unless already fulfilled,
-///   noshow, cancelled or entered-in-error.
+/// - visit_ended: `fulfilled` when the visit was completed, `noshow` when it was a no-show (the
+///   report's rules; other outcomes are never planned), unless already fulfilled, noshow,
+///   cancelled or entered-in-error.
 /// nullopt when nothing changes. `invalid_argument` when `current` is not an Appointment.
 [[nodiscard]] domain::result<std::optional<std::string>> merge_appointment(
   std::string_view current, const domain::write_back_item& item);

@@ -111,8 +111,31 @@ TEST(write_back_items, a_visit_that_never_started_ends_without_started_at) {
   ASSERT_FALSE(d.items.empty());
   const auto& ended = d.items.back();
   EXPECT_EQ(ended.kind, write_back_kind::visit_ended);
-  EXPECT_FALSE(ended.started_at) << "the Appointment becomes a no-show";
+  EXPECT_FALSE(ended.started_at);
   EXPECT_EQ(ended.ended_because, end_reason::timeout);
+  EXPECT_EQ(ended.outcome, report_status::abandoned) << "the patient waited, nobody came";
+  EXPECT_EQ(planned_writes(ended, write_back_targets{}), std::vector{fhir_write::encounter})
+    << "an abandoned visit leaves the Appointment as the EHR has it";
+}
+
+TEST(write_back_items, the_visit_end_carries_the_reports_outcome) {
+  EXPECT_EQ(full_visit(info_with(true, true)).items.back().outcome, report_status::completed);
+
+  driver no_show{info_with(true, true)};
+  no_show.run(
+    cmd::join{pid("doc"), did("d1"), participant_role::provider, euid("Practitioner/p1")});
+  no_show.run(cmd::end{pid("doc")});
+  const auto& ended = no_show.items.back();
+  EXPECT_EQ(ended.kind, write_back_kind::visit_ended);
+  EXPECT_EQ(ended.outcome, report_status::no_show) << "staff came, no patient";
+  EXPECT_EQ(planned_writes(ended, write_back_targets{}),
+            (std::vector{fhir_write::encounter, fhir_write::appointment}));
+
+  driver cancelled{info_with(true, true)};
+  cancelled.now += 24h;
+  cancelled.run(cmd::expire{});
+  ASSERT_EQ(cancelled.items.size(), 1u);
+  EXPECT_EQ(cancelled.items.back().outcome, report_status::cancelled) << "nobody joined";
 }
 
 TEST(planned_writes, follow_the_kind_the_participant_and_the_targets) {

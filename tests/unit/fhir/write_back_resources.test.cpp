@@ -392,8 +392,16 @@ TEST(write_back_resources, a_patient_arrives) {
 
 TEST(write_back_resources, appointment_after_the_visit) {
   auto ended = base_item(write_back_kind::visit_ended, "2026-11-25T19:30:00Z");
+  for (auto untouched : {domain::report_status::cancelled, domain::report_status::abandoned}) {
+    ended.outcome = untouched;
+    auto r = merge_appointment(booked_appointment, ended);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_FALSE(r->has_value()) << "a cancelled or abandoned visit leaves the Appointment";
+  }
+  ended.outcome = domain::report_status::no_show;
   EXPECT_EQ(parse(merged(merge_appointment(booked_appointment, ended))).at("status"), "noshow");
   ended.started_at = at("2026-11-25T19:01:00Z");
+  ended.outcome = domain::report_status::completed;
   auto fulfilled = merged(merge_appointment(booked_appointment, ended));
   EXPECT_EQ(parse(fulfilled).at("status"), "fulfilled");
 
