@@ -12,6 +12,18 @@
 #                            Then join->subscriber latency (p50/p99/p99.9) at 10k and 50k
 #                            events/s through 10k visit actors, durable; last line:
 #                            join_to_subscriber_p99_us=<at 50k/s> (target <= 1000).
+#   bench/run.sh write-back [OUTAGE_SECONDS]
+#                            the real visitd and the test EHR over TLS on loopback, 100 tenants
+#                            (needs the tests built, as scripts/build.sh does): write-back
+#                            resources/s from the first event until every outbox is drained (3
+#                            rounds, vs the fixture storing the same alone), the backlog drain
+#                            rate, then one tenant's EHR down for OUTAGE_SECONDS (default 120)
+#                            while all tenants make 200 events/s; last lines:
+#                            write_back_resources_per_s=<median>,
+#                            others_p99_delivery_ms_during_outage=<the healthy tenants>,
+#                            others_max_pending_age_s=<healthy tenants, sampled every 200 ms>,
+#                            outage_drain_seconds=<failing tenant, from the EHR's recovery>.
+#                            Exits non-zero unless every event is in the EHR exactly once.
 # Medians of 5 repetitions; set VISITD_BENCH_DIR to measure on another disk (default: /tmp).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,5 +54,10 @@ case "$suite" in
     grep -E '^join_to_subscriber_p99_us=' "$out"
     rm -f "$out"
     ;;
-  *) echo "usage: $0 journal|codec|recovery|actors" >&2; exit 2 ;;
+  write-back)
+    # Fast retries (1 s backoff cap and breaker) so the drain measures the backlog, not the
+    # backoff; see docs/benchmarks.md for a run with the defaults.
+    "$root/build/release/bench/write_back_bench" --outage-seconds "${2:-120}"
+    ;;
+  *) echo "usage: $0 journal|codec|recovery|actors|write-back [OUTAGE_SECONDS]" >&2; exit 2 ;;
 esac
