@@ -160,8 +160,8 @@ void load_from_store(endpoint_actor* self) {
 }
 
 std::uint64_t count_dead_letters(const endpoint_state& st) {
-  auto letters = storage::read_dead_letters(*st.args->store, st.tenant, st.endpoint, 1'000'000);
-  return letters ? letters->size() : 0;
+  auto n = storage::count_dead_letters(*st.args->store, st.tenant, st.endpoint);
+  return n ? *n : 0;
 }
 
 // -- setup: the endpoint and its CapabilityStatement ---------------------------------------------

@@ -207,23 +207,23 @@ int serve(const config& settings) {
   runtime_options.write_back_tuning.max_in_flight = settings.write_back_concurrency;
   runtime_options.write_back_tuning.retry.max_delay = settings.write_back_max_delay;
   runtime_options.write_back_tuning.breaker.open_for = settings.write_back_breaker_open;
+  // The actors know endpoints, not trust stores: the tenant's EHR CA is named here.
+  auto with_trust = [trust_for = smart.trust_for](fhir::write_back_endpoint endpoint) {
+    endpoint.trust = trust_for(endpoint.tenant);
+    return endpoint;
+  };
   runtime_options.write_back = {
     .check =
-      [write_back, trust_for = smart.trust_for](
-        const fhir::write_back_endpoint& endpoint,
-        const actors::write_back_transport::check_reply& done) {
-        auto with_trust = endpoint;
-        with_trust.trust = trust_for(endpoint.tenant);
-        write_back->check(with_trust, done);
+      [write_back, with_trust](const fhir::write_back_endpoint& endpoint,
+                               const actors::write_back_transport::check_reply& done) {
+        write_back->check(with_trust(endpoint), done);
       },
     .deliver =
-      [write_back, trust_for = smart.trust_for](
-        const fhir::write_back_endpoint& endpoint, const fhir::write_back_plan& plan,
-        const domain::write_back_item& item, domain::fhir_write write,
-        const actors::write_back_transport::deliver_reply& done) {
-        auto with_trust = endpoint;
-        with_trust.trust = trust_for(endpoint.tenant);
-        write_back->deliver(with_trust, plan, item, write, done);
+      [write_back, with_trust](const fhir::write_back_endpoint& endpoint,
+                               const fhir::write_back_plan& plan,
+                               const domain::write_back_item& item, domain::fhir_write write,
+                               const actors::write_back_transport::deliver_reply& done) {
+        write_back->deliver(with_trust(endpoint), plan, item, write, done);
       }};
   auto runtime = actors::start_runtime(runtime_options, **store, *journal, std::move(*recovered),
                                        std::move(*accounts));

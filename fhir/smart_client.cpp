@@ -32,13 +32,6 @@ void append_form_value(std::string& out, std::string_view value) {
   }
 }
 
-void append_form_field(std::string& out, std::string_view name, std::string_view value) {
-  if (!out.empty()) out.push_back('&');
-  out.append(name);
-  out.push_back('=');
-  append_form_value(out, value);
-}
-
 std::string join_scopes(const std::vector<std::string>& scopes) {
   std::string out;
   for (const auto& s : scopes) {
@@ -67,6 +60,21 @@ void keep_within(Map& map, std::size_t capacity) {
 }
 
 }  // namespace
+
+void append_form_field(std::string& out, std::string_view name, std::string_view value) {
+  if (!out.empty()) out.push_back('&');
+  out.append(name);
+  out.push_back('=');
+  append_form_value(out, value);
+}
+
+jws_alg client_assertion_alg(const smart_configuration& config) {
+  const auto& algs = config.token_endpoint_auth_signing_alg_values_supported;
+  if (std::find(algs.begin(), algs.end(), "ES384") != algs.end() &&
+      std::find(algs.begin(), algs.end(), "RS384") == algs.end())
+    return jws_alg::es384;
+  return jws_alg::rs384;
+}
 
 domain::result<std::string> authorize_url(const smart_configuration& config,
                                           const authorize_params& params) {

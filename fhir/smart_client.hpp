@@ -62,6 +62,15 @@ struct authorize_params {
 [[nodiscard]] domain::result<std::string> authorize_url(const smart_configuration& config,
                                                         const authorize_params& params);
 
+/// Appends `name=value` to an application/x-www-form-urlencoded body (`&` between fields):
+/// unreserved characters as they are, every other byte %XX.
+void append_form_field(std::string& out, std::string_view name, std::string_view value);
+
+/// The algorithm of a private_key_jwt client assertion for the EHR of `config`: ES384 when it
+/// lists ES384 and not RS384, else RS384 (which SMART Backend Services requires every server to
+/// accept). Sign-ins and write-back tokens use the same rule.
+[[nodiscard]] jws_alg client_assertion_alg(const smart_configuration& config);
+
 /// An authorization-code exchange (RFC 6749 §4.1.3 with PKCE, RFC 7636 §4.5).
 struct code_exchange {
   std::string token_endpoint;

@@ -33,24 +33,6 @@ constexpr std::chrono::seconds default_token_lifetime{std::chrono::minutes{5}};
 
 // -- helpers -----------------------------------------------------------------------------------
 
-// application/x-www-form-urlencoded: unreserved characters as they are, every other byte %XX.
-void append_form_field(std::string& out, std::string_view name, std::string_view value) {
-  constexpr std::string_view hex = "0123456789ABCDEF";
-  if (!out.empty()) out.push_back('&');
-  out.append(name);
-  out.push_back('=');
-  for (const unsigned char c : value) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4U]);
-      out.push_back(hex[c & 0x0FU]);
-    }
-  }
-}
-
 /// Text from the remote side made safe for a log line: control characters become spaces, and it
 /// is cut to `limit` bytes at a UTF-8 character boundary ("…" marks the cut).
 std::string printable(std::string_view text, std::size_t limit) {
@@ -159,17 +141,6 @@ std::optional<domain::duration> retry_after_of(const outbound_response& response
   return std::nullopt;
 }
 
-/// The algorithm of the client assertion: ES384 when the EHR lists it and not RS384, else RS384
-/// (which SMART Backend Services requires every server to accept). The same rule as the sign-in's
-/// (http/smart_common.cpp).
-jws_alg assertion_alg(const smart_configuration& config) {
-  const auto& algs = config.token_endpoint_auth_signing_alg_values_supported;
-  if (std::find(algs.begin(), algs.end(), "ES384") != algs.end() &&
-      std::find(algs.begin(), algs.end(), "RS384") == algs.end())
-    return jws_alg::es384;
-  return jws_alg::rs384;
-}
-
 /// SMART v1 system scopes for what `plan` writes (one token serves all of an endpoint's writes).
 std::string scopes_for(const write_back_plan& plan) {
   std::string scope;
@@ -252,7 +223,7 @@ struct write_back_client::delivery : std::enable_shared_from_this<delivery> {
   }
 
   void sign_assertion(const smart_configuration& config) {
-    const auto alg = assertion_alg(config);
+    const auto alg = client_assertion_alg(config);
     client->keys_->keys_of(endpoint.tenant, [self = shared_from_this(), alg,
                                              config](const domain::result<tenant_keys>& keys) {
       std::string what{"the client assertion for "};

@@ -123,14 +123,6 @@ domain::result<std::string> binding_for(const request& req) {
 
 /// The algorithm of visitd's client assertion: ES384 when the EHR lists it, else RS384 (which
 /// SMART Backend Services requires every server to accept).
-std::string assertion_alg(const fhir::smart_configuration& config) {
-  const auto& algs = config.token_endpoint_auth_signing_alg_values_supported;
-  if (std::find(algs.begin(), algs.end(), "ES384") != algs.end() &&
-      std::find(algs.begin(), algs.end(), "RS384") == algs.end())
-    return "ES384";
-  return "RS384";
-}
-
 /// The client assertion for a confidential client, or "" for a public one.
 void client_assertion_for(const smart_services& s, const fhir::pending_authorization& ctx,
                           const std::function<void(domain::result<std::string>)>& done) {
@@ -182,7 +174,7 @@ void begin_sign_in(const smart_services& s, sign_in_request request, std::string
       ctx.jwks_uri = config->jwks_uri;
       ctx.client_id = settings.client_id;
       ctx.client = settings.type;
-      ctx.signing_alg = assertion_alg(*config);
+      ctx.signing_alg = std::string{fhir::to_string(fhir::client_assertion_alg(*config))};
       ctx.redirect_uri = redirect_uri_of(s, request.tenant, request.endpoint);
       ctx.code_verifier = request.secrets.code_verifier;
       ctx.nonce = request.secrets.nonce;

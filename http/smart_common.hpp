@@ -55,9 +55,6 @@ void set_binding_cookie(response& res, std::string_view value, std::chrono::seco
 /// The browser's binding value: the one it has, else a fresh 256-bit one.
 [[nodiscard]] domain::result<std::string> binding_for(const request& req);
 
-/// RS384, or ES384 when the EHR lists only that.
-[[nodiscard]] std::string assertion_alg(const fhir::smart_configuration& config);
-
 /// What a sign-in is for, against which revision, with which secrets.
 struct sign_in_request {
   fhir::authorization_purpose purpose = fhir::authorization_purpose::validation;

@@ -113,6 +113,20 @@ domain::result<std::vector<domain::dead_letter>> read_dead_letters(
   return out;
 }
 
+domain::result<std::uint64_t> count_dead_letters(const store& source,
+                                                 const domain::tenant_id& tenant,
+                                                 const domain::endpoint_id& endpoint) {
+  std::uint64_t n = 0;
+  auto scanned =
+    source.scan(column::dead_letters, keys::outbox_prefix(tenant.str(), endpoint.str()),
+                [&](std::string_view, std::string_view) {
+                  ++n;
+                  return true;
+                });
+  if (!scanned) return std::move(scanned).err();
+  return n;
+}
+
 std::vector<write_op> redrive_ops(std::span<const domain::dead_letter> letters) {
   std::vector<write_op> ops;
   ops.reserve(letters.size() * 2);

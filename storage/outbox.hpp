@@ -11,6 +11,7 @@
 #include "storage/store.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +54,11 @@ struct outbox_page {
 [[nodiscard]] domain::result<std::vector<domain::dead_letter>> read_dead_letters(
   const store& source, const domain::tenant_id& tenant, const domain::endpoint_id& endpoint,
   std::size_t limit);
+
+/// How many dead letters an endpoint has (a key count: nothing is decoded).
+[[nodiscard]] domain::result<std::uint64_t> count_dead_letters(const store& source,
+                                                               const domain::tenant_id& tenant,
+                                                               const domain::endpoint_id& endpoint);
 
 /// Moves dead letters back into the outbox (one group), to be delivered again.
 [[nodiscard]] std::vector<write_op> redrive_ops(std::span<const domain::dead_letter> letters);

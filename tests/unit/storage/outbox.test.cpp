@@ -79,6 +79,7 @@ TEST_F(outbox_store, delivered_dead_lettered_and_redriven_entries_move_atomicall
   ASSERT_TRUE(letters) << letters.err().message;
   ASSERT_EQ(letters->size(), 1u);
   EXPECT_EQ(letters->front(), letter);
+  EXPECT_EQ(*count_dead_letters(*store_, id<tenant_id>("t-1"), id<endpoint_id>("ep")), 1u);
   EXPECT_TRUE(
     read_dead_letters(*store_, id<tenant_id>("t-1"), id<endpoint_id>("ep-2"), 100)->empty());
 
