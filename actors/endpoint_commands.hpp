@@ -67,7 +67,8 @@ struct revoke {
 };
 }  // namespace endpoint_change
 
-/// The operator's changes to a tenant itself; `actor` is the operator's account.
+/// Changes to a tenant itself: the operator's (update, suspend, reactivate) and its admins'
+/// (set_write_back); `actor` is the account making the change.
 namespace tenant_change {
 struct update {
   domain::account_id actor;
@@ -81,10 +82,15 @@ struct suspend {
 struct reactivate {
   domain::account_id actor;
 };
+/// An admin sets what is written back to the tenant's EHR (domain::set_write_back_policy).
+struct set_write_back {
+  domain::account_id actor;
+  domain::write_back_policy policy;
+};
 }  // namespace tenant_change
 
-using tenant_command =
-  std::variant<tenant_change::update, tenant_change::suspend, tenant_change::reactivate>;
+using tenant_command = std::variant<tenant_change::update, tenant_change::suspend,
+                                    tenant_change::reactivate, tenant_change::set_write_back>;
 
 using endpoint_command =
   std::variant<endpoint_change::create, endpoint_change::propose, endpoint_change::submit,

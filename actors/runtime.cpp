@@ -437,6 +437,14 @@ public:
 
   void change_tenant(domain::tenant_id id, tenant_command command,
                      reply<domain::tenant> done) override {
+    if (std::holds_alternative<tenant_change::set_write_back>(command)) {
+      // The endpoints' write-back reads the new policy.
+      done = [hub = write_back_, done = std::move(done),
+              tenant = id](domain::result<domain::tenant> r) {
+        if (r) caf::anon_send(hub, wb_refresh_atom::value, tenant);
+        done(std::move(r));
+      };
+    }
     spawn_bridge(tenant_request_bridge<domain::tenant, tenant_command>, std::move(done),
                  std::move(id), std::move(command));
   }

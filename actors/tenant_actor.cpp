@@ -188,6 +188,12 @@ domain::result<domain::tenant> decide_tenant(const tenant_state& st,
                         if (auto ok = domain::reactivate(t); !ok) return std::move(ok).err();
                         return t;
                       },
+                      [&](const set_write_back& c) -> domain::result<domain::tenant> {
+                        auto t = st.tenant;
+                        if (auto ok = domain::set_write_back_policy(t, c.actor, c.policy); !ok)
+                          return std::move(ok).err();
+                        return t;
+                      },
                     },
                     command);
 }
@@ -211,27 +217,39 @@ domain::result<prepared_change> prepare(tenant_state& st, const endpoint_command
 }
 
 /// The operator's tenant changes are box-level actions: audited under `box_tenant()`, as the
-/// tenant's creation is (domain/audit.hpp).
+/// tenant's creation is (domain/audit.hpp). An admin's change of the write-back policy is the
+/// tenant's own, audited under it (`tenant.write_back`); setting the policy it already has
+/// writes nothing, so a repeated PUT leaves no audit noise.
 domain::result<prepared_change> prepare(tenant_state& st, const tenant_command& command) {
   auto after = decide_tenant(st, command);
   if (!after) return std::move(after).err();
   using namespace tenant_change;
-  auto [action, actor] = std::visit(domain::overloaded{
-                                      [](const update& c) {
-                                        return std::pair{"tenant.update", c.actor};
-                                      },
-                                      [](const suspend& c) {
-                                        return std::pair{"tenant.suspend", c.actor};
-                                      },
-                                      [](const reactivate& c) {
-                                        return std::pair{"tenant.reactivate", c.actor};
-                                      },
-                                    },
-                                    command);
-  auto audit =
-    domain::make_audit_entry(domain::box_tenant(), actor, action, st.tenant.id.str(), st.clock(),
-                             domain::json_text(domain::tenant_json(st.tenant)),
-                             domain::json_text(domain::tenant_json(*after)));
+  struct audited {
+    const char* action;
+    domain::account_id actor;
+    bool box_level;
+  };
+  auto [action, actor, box_level] =
+    std::visit(domain::overloaded{
+                 [](const update& c) {
+                   return audited{"tenant.update", c.actor, true};
+                 },
+                 [](const suspend& c) {
+                   return audited{"tenant.suspend", c.actor, true};
+                 },
+                 [](const reactivate& c) {
+                   return audited{"tenant.reactivate", c.actor, true};
+                 },
+                 [](const set_write_back& c) {
+                   return audited{"tenant.write_back", c.actor, false};
+                 },
+               },
+               command);
+  if (!box_level && *after == st.tenant) return prepared_change{{}, std::move(*after)};
+  auto audit = domain::make_audit_entry(box_level ? domain::box_tenant() : st.tenant.id, actor,
+                                        action, st.tenant.id.str(), st.clock(),
+                                        domain::json_text(domain::tenant_json(st.tenant)),
+                                        domain::json_text(domain::tenant_json(*after)));
   if (!audit) return std::move(audit).err();
   prepared_change out{storage::tenant_ops(*after), {}};
   storage::add_audit_op(out.ops, *audit, *st.audit_sequence);
@@ -252,6 +270,10 @@ void process_queue(self_pointer self) {
     st.queue.pop_front();
     if (!prepared) {
       next.promise.fail(to_caf_error(prepared.err()));
+      continue;
+    }
+    if (prepared->ops.empty()) {  // Nothing changes: answered as is, nothing written.
+      next.promise.succeed(std::move(prepared->after));
       continue;
     }
     auto id = st.next_write_id++;

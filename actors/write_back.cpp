@@ -32,9 +32,24 @@ using wb_setup_atom = caf::atom_constant<caf::atom("wbsetup")>;
 struct held_item {
   domain::write_back_item item;
   std::uint32_t failed_attempts = 0;
-  std::size_t next_write = 0;  ///< Writes before it are done (kept across retries).
+  /// The writes already made, one bit per `domain::fhir_write` (kept across retries). A set,
+  /// not a position in the plan: a plan that changes mid-item (the tenant's policy, the EHR's
+  /// CapabilityStatement) then neither skips a write nor repeats one.
+  std::uint8_t done = 0;
   domain::timestamp not_before{};
 };
+
+constexpr std::uint8_t bit_of(domain::fhir_write w) noexcept {
+  return static_cast<std::uint8_t>(1U << static_cast<unsigned>(w));
+}
+
+/// The first write `h` still needs under `targets`, or nullopt when none is left.
+std::optional<domain::fhir_write> next_write(const held_item& h,
+                                             const domain::write_back_targets& targets) {
+  for (auto w : domain::planned_writes(h.item, targets))
+    if ((h.done & bit_of(w)) == 0) return w;
+  return std::nullopt;
+}
 
 /// A visit's items in sequence order; at most one of them is being worked on.
 struct visit_queue {
@@ -53,6 +68,8 @@ struct endpoint_state {
   directory dir;
 
   std::optional<fhir::write_back_endpoint> target;
+  /// The tenant's policy, read with the endpoint (its writes narrowed to the box's allowance).
+  domain::write_back_policy policy;
   std::optional<fhir::write_back_support> support;
   std::optional<fhir::write_back_plan> plan;
   std::optional<domain::timestamp> checked_at;
@@ -68,7 +85,12 @@ struct endpoint_state {
   std::uint64_t next_attempt = 1;
   /// In-flight attempt → its visit and item seq (a re-driven item may have been put in front of
   /// it meanwhile).
-  std::map<std::uint64_t, std::pair<domain::visit_id, std::uint64_t>> attempts;
+  struct attempt_of {
+    domain::visit_id visit;
+    std::uint64_t seq = 0;
+    domain::fhir_write write{};
+  };
+  std::map<std::uint64_t, attempt_of> attempts;
   pending_writes journal_waits;
   std::size_t erases_pending = 0;
 
@@ -186,7 +208,47 @@ void check_capabilities(endpoint_actor* self) {
   });
 }
 
-/// Reads the endpoint's approved revision through its tenant actor, then checks the EHR.
+/// The endpoint's revisions are known: plan against the approved one, or say why not.
+void on_endpoints(endpoint_actor* self, const std::vector<domain::fhir_endpoint>& all) {
+  auto& st = self->state;
+  st.setup_running = false;
+  auto found =
+    std::find_if(all.begin(), all.end(), [&](const auto& e) { return e.id == st.endpoint; });
+  const auto* revision = found == all.end() ? nullptr : domain::in_force(*found);
+  if (revision == nullptr) {
+    st.target.reset();
+    st.plan.reset();
+    st.setup_problem = found == all.end() ? "the endpoint no longer exists"
+                                          : "the endpoint has no approved revision";
+    retry_setup_later(self);
+    return;
+  }
+  if (revision->settings.type != domain::client_type::confidential_private_key_jwt) {
+    st.target.reset();
+    st.plan.reset();
+    st.setup_problem =
+      "write-back needs the endpoint registered as a confidential client "
+      "(private_key_jwt) for SMART Backend Services; it is a public client";
+    retry_setup_later(self);
+    return;
+  }
+  fhir::write_back_endpoint target{st.tenant,
+                                   st.endpoint,
+                                   revision->settings.base_url,
+                                   revision->settings.client_id,
+                                   revision->settings.type,
+                                   {}};
+  st.setup_problem.clear();
+  if (st.target != target) {
+    st.target = std::move(target);
+    st.plan.reset();
+    st.support.reset();
+  }
+  check_capabilities(self);
+}
+
+/// Reads the tenant's write-back policy and the endpoint's approved revision through the
+/// tenant actor, then checks the EHR.
 void setup(endpoint_actor* self) {
   auto& st = self->state;
   if (st.setup_running) return;
@@ -196,73 +258,43 @@ void setup(endpoint_actor* self) {
   }
   st.setup_running = true;
   auto timeout = st.args->options.request_timeout;
+  auto failed = [self](std::string_view what) {
+    return [self, what](caf::error& err) {
+      self->state.setup_running = false;
+      self->state.setup_problem =
+        std::string{what}.append(" could not be read: ").append(to_domain_error(err).message);
+      retry_setup_later(self);
+    };
+  };
   self->request(st.dir, timeout, dir_tenant_atom::value, st.tenant)
     .then(
-      [self, timeout](tenant_handles& handles) {
-        self->request(handles.tenant, timeout, list_endpoints_atom::value)
+      [self, timeout, failed](tenant_handles& handles) {
+        self->request(handles.tenant, timeout, get_tenant_atom::value)
           .then(
-            [self](std::vector<domain::fhir_endpoint>& all) {
+            [self, timeout, failed, tenant = handles.tenant](domain::tenant& t) {
               auto& st = self->state;
-              st.setup_running = false;
-              auto found = std::find_if(all.begin(), all.end(),
-                                        [&](const auto& e) { return e.id == st.endpoint; });
-              const auto* revision = found == all.end() ? nullptr : domain::in_force(*found);
-              if (revision == nullptr) {
-                st.target.reset();
-                st.plan.reset();
-                st.setup_problem = found == all.end() ? "the endpoint no longer exists"
-                                                      : "the endpoint has no approved revision";
-                retry_setup_later(self);
-                return;
-              }
-              if (revision->settings.type != domain::client_type::confidential_private_key_jwt) {
-                st.target.reset();
-                st.plan.reset();
-                st.setup_problem =
-                  "write-back needs the endpoint registered as a confidential client "
-                  "(private_key_jwt) for SMART Backend Services; it is a public client";
-                retry_setup_later(self);
-                return;
-              }
-              fhir::write_back_endpoint target{st.tenant,
-                                               st.endpoint,
-                                               revision->settings.base_url,
-                                               revision->settings.client_id,
-                                               revision->settings.type,
-                                               {}};
-              st.setup_problem.clear();
-              if (st.target != target) {
-                st.target = std::move(target);
-                st.plan.reset();
-                st.support.reset();
-              }
-              check_capabilities(self);
+              st.policy = t.write_back;
+              st.policy.writes = domain::both(t.write_back.writes, st.args->options.allowed);
+              self->request(tenant, timeout, list_endpoints_atom::value)
+                .then([self](std::vector<domain::fhir_endpoint>& all) { on_endpoints(self, all); },
+                      failed("the endpoint"));
             },
-            [self](caf::error& err) {
-              self->state.setup_running = false;
-              self->state.setup_problem =
-                "the endpoint could not be read: " + to_domain_error(err).message;
-              retry_setup_later(self);
-            });
+            failed("the tenant"));
       },
-      [self](caf::error& err) {
-        self->state.setup_running = false;
-        self->state.setup_problem = "the tenant could not be read: " + to_domain_error(err).message;
-        retry_setup_later(self);
-      });
+      failed("the tenant"));
 }
 
 void on_checked(endpoint_actor* self, fhir::write_back_support support) {
   auto& st = self->state;
   st.checked_at = now_of(st);
   st.check_error.clear();
-  auto plan = fhir::plan_write_back(support, st.args->options.wanted);
+  auto plan = fhir::plan_write_back(support, st.policy);
   st.support = std::move(support);
   // AuditEvents are the audit record itself: when they are wanted and cannot be written
   // without risking duplicates, items wait (and the admin is told) rather than being delivered
   // without them. Encounter and Appointment updates the EHR does not allow are skipped, as the
   // plan's notes say.
-  if (st.args->options.wanted.audit_events &&
+  if (st.policy.writes.audit_events &&
       plan.audit_events == fhir::audit_event_strategy::unsupported) {
     st.plan.reset();
     st.setup_problem =
@@ -318,7 +350,7 @@ bool finish_unwritable(endpoint_actor* self, const domain::visit_id& visit, visi
   while (!q.items.empty()) {
     auto first = q.items.begin();
     const auto& h = first->second;
-    if (h.next_write < domain::planned_writes(h.item, st.plan->targets).size()) return false;
+    if (next_write(h, st.plan->targets)) return false;
     if (finish_item(self, q, visit, first)) return true;
   }
   return false;
@@ -362,26 +394,25 @@ void dead_letter(endpoint_actor* self, const domain::visit_id& visit, visit_queu
 void start_attempt(endpoint_actor* self, const domain::visit_id& visit, visit_queue& q) {
   auto& st = self->state;
   auto& h = q.items.begin()->second;
-  auto writes = domain::planned_writes(h.item, st.plan->targets);
+  auto write = next_write(h, st.plan->targets);
+  if (!write) return;  // precondition broken: finish_unwritable finishes it on the next pump
   q.busy = true;
   ++st.in_flight;
   auto attempt = st.next_attempt++;
-  st.attempts.emplace(attempt, std::pair{visit, h.item.seq});
+  st.attempts.emplace(attempt, endpoint_state::attempt_of{visit, h.item.seq, *write});
   auto addr = self->address();
-  st.args->transport.deliver(*st.target, *st.plan, h.item, writes[h.next_write],
-                             [addr, attempt](fhir::delivery_outcome outcome) {
-                               auto to = caf::actor_cast<caf::actor>(addr);
-                               if (to)
-                                 caf::anon_send(to, wb_outcome_atom::value, attempt,
-                                                std::move(outcome));
-                             });
+  st.args->transport.deliver(
+    *st.target, *st.plan, h.item, *write, [addr, attempt](fhir::delivery_outcome outcome) {
+      auto to = caf::actor_cast<caf::actor>(addr);
+      if (to) caf::anon_send(to, wb_outcome_atom::value, attempt, std::move(outcome));
+    });
 }
 
 void on_outcome(endpoint_actor* self, std::uint64_t attempt, fhir::delivery_outcome& outcome) {
   auto& st = self->state;
   auto found = st.attempts.find(attempt);
   if (found == st.attempts.end()) return;
-  auto [visit, seq] = found->second;
+  auto [visit, seq, write] = found->second;
   st.attempts.erase(found);
   --st.in_flight;
   auto q = st.queues.find(visit);
@@ -400,13 +431,12 @@ void on_outcome(endpoint_actor* self, std::uint64_t attempt, fhir::delivery_outc
     case domain::delivery_verdict::delivered:
       st.breaker.record_success();
       ++st.writes;
-      ++h.next_write;
+      h.done |= bit_of(write);
       h.failed_attempts = 0;
       q->second.busy = false;
       // Without a plan (a refresh or a failed re-check meanwhile) pump() finishes it once there
       // is one again, if nothing is left to write.
-      if (st.plan && h.next_write >= domain::planned_writes(h.item, st.plan->targets).size())
-        finish_item(self, q->second, visit, item);
+      if (st.plan && !next_write(h, st.plan->targets)) finish_item(self, q->second, visit, item);
       break;
     case domain::delivery_verdict::retry: {
       st.breaker.record_failure(now);
@@ -495,6 +525,45 @@ write_back_status status_of(const endpoint_state& st) {
   return s;
 }
 
+/// Moves the dead letters after the one keyed `after` back to the outbox, a page (one journal
+/// group) at a time so a large backlog never makes one huge write; then the next page, until
+/// none is left, and answers how many moved. Pages go by key, so a letter refused again while
+/// the re-drive runs (its key is behind the page) is not re-driven twice in one request.
+void redrive_from(endpoint_actor* self, caf::typed_response_promise<std::uint64_t> promise,
+                  const std::string& after, std::uint64_t moved_so_far) {
+  auto& st = self->state;
+  auto letters =
+    storage::read_dead_letters(*st.args->store, st.tenant, st.endpoint,
+                               std::max<std::size_t>(st.args->options.redrive_page, 1), after);
+  if (!letters) {
+    promise.deliver(to_caf_error(letters.err()));
+    return;
+  }
+  if (letters->empty()) {
+    promise.deliver(moved_so_far);
+    return;
+  }
+  auto moved = std::make_shared<std::vector<domain::dead_letter>>(std::move(*letters));
+  auto last = storage::outbox_key(moved->back().item);
+  auto id = st.journal_waits.add([self, promise, moved, moved_so_far,
+                                  last = std::move(last)](const caf::error& err) mutable {
+    auto& st = self->state;
+    if (err) {
+      // The pages before it are moved (and being delivered); say so with the failure.
+      promise.deliver(to_caf_error(
+        domain::errc::storage_failure,
+        std::to_string(moved_so_far) +
+          " dead letters were moved back, then the store failed: " + to_domain_error(err).message));
+      return;
+    }
+    st.dead_letters -= std::min<std::uint64_t>(st.dead_letters, moved->size());
+    for (auto& letter : *moved) hold(st, std::move(letter.item));
+    pump(self);
+    redrive_from(self, std::move(promise), last, moved_so_far + moved->size());
+  });
+  append_acked<caf::actor>(self, *st.args->journal, storage::redrive_ops(*moved), id);
+}
+
 caf::behavior endpoint_behavior(endpoint_actor* self, domain::tenant_id tenant,
                                 domain::endpoint_id endpoint,
                                 std::shared_ptr<const write_back_args> args, directory dir) {
@@ -562,24 +631,8 @@ caf::behavior endpoint_behavior(endpoint_actor* self, domain::tenant_id tenant,
       return std::move(*letters);
     },
     [self](wb_redrive_atom) -> caf::result<std::uint64_t> {
-      auto& st = self->state;
-      auto letters = storage::read_dead_letters(*st.args->store, st.tenant, st.endpoint, 1'000'000);
-      if (!letters) return to_caf_error(letters.err());
-      if (letters->empty()) return std::uint64_t{0};
       auto promise = self->make_response_promise<std::uint64_t>();
-      auto moved = std::make_shared<std::vector<domain::dead_letter>>(std::move(*letters));
-      auto id = st.journal_waits.add([self, promise, moved](const caf::error& err) mutable {
-        auto& st = self->state;
-        if (err) {
-          promise.deliver(err);
-          return;
-        }
-        st.dead_letters -= std::min<std::uint64_t>(st.dead_letters, moved->size());
-        for (auto& letter : *moved) hold(st, std::move(letter.item));
-        pump(self);
-        promise.deliver(static_cast<std::uint64_t>(moved->size()));
-      });
-      append_acked<caf::actor>(self, *st.args->journal, storage::redrive_ops(*moved), id);
+      redrive_from(self, promise, {}, 0);  // a copy: the same promise, answered once
       return promise;
     },
   };
@@ -704,6 +757,11 @@ write_back_hub spawn_write_back_hub(caf::actor_system& system, write_back_args a
       [self](wb_refresh_atom atom, const domain::tenant_id& tenant,
              const domain::endpoint_id& endpoint) {
         caf::anon_send(endpoint_of(self, tenant, endpoint), atom);
+      },
+      [self](wb_refresh_atom atom, const domain::tenant_id& tenant) {
+        // Endpoint actors not running read the policy when they start.
+        for (const auto& [key, actor] : self->state.endpoints)
+          if (key.first == tenant) caf::anon_send(actor, atom);
       },
     };
   };

@@ -11,11 +11,13 @@
 // An endpoint actor:
 // - reads its outbox from the store (a page of at most `max_in_memory` items; the rest is read
 //   once memory drains), then takes pushed items;
-// - learns the endpoint's approved revision from its tenant actor and checks the EHR's
-//   CapabilityStatement (at start, when told the endpoint changed, and every `recheck_interval`)
-//   to plan the writes (fhir/capability_statement.hpp). Until both are known, or while the
-//   endpoint cannot be written at all (no approved revision, a public client, AuditEvents that
-//   could not be written idempotently), items wait and the status says why;
+// - learns the tenant's write-back policy (domain/write_back_policy.hpp, narrowed to what the
+//   box allows) and the endpoint's approved revision from its tenant actor, and checks the EHR's
+//   CapabilityStatement (at start, when told the endpoint or the policy changed, and every
+//   `recheck_interval`) to plan the writes (fhir/capability_statement.hpp). Until both are
+//   known, or while the endpoint cannot be written at all (no approved revision, a public
+//   client, AuditEvents that could not be written idempotently), items wait and the status
+//   says why;
 // - delivers each visit's items in sequence order (one in flight per visit, at most
 //   `max_in_flight` per endpoint), each item's writes one after the other;
 // - retries transient failures with exponential backoff and jitter (honouring Retry-After)
@@ -69,6 +71,9 @@ using wb_refresh_atom = caf::atom_constant<caf::atom("wbrefresh")>;
 ///                                                  outbox (durably) to be delivered again.
 ///   (wb_refresh_atom, tenant, endpoint)         -> the endpoint changed: read it and its
 ///                                                  CapabilityStatement again.
+///   (wb_refresh_atom, tenant)                   -> the tenant's write-back policy changed:
+///                                                  every running endpoint actor of it
+///                                                  reads it again.
 using write_back_hub = caf::typed_actor<
   caf::reacts_to<wb_items_atom, std::vector<domain::write_back_item>>,
   caf::reacts_to<wb_attach_atom, directory>,
@@ -77,7 +82,8 @@ using write_back_hub = caf::typed_actor<
   caf::replies_to<wb_dead_atom, domain::tenant_id, domain::endpoint_id,
                   std::uint64_t>::with<std::vector<domain::dead_letter>>,
   caf::replies_to<wb_redrive_atom, domain::tenant_id, domain::endpoint_id>::with<std::uint64_t>,
-  caf::reacts_to<wb_refresh_atom, domain::tenant_id, domain::endpoint_id>>;
+  caf::reacts_to<wb_refresh_atom, domain::tenant_id, domain::endpoint_id>,
+  caf::reacts_to<wb_refresh_atom, domain::tenant_id>>;
 
 struct write_back_args {
   storage::journal* journal = nullptr;    ///< Must outlive the actors.

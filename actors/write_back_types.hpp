@@ -42,10 +42,13 @@ struct write_back_options {
   std::chrono::milliseconds recheck_interval{std::chrono::hours{1}};
   /// Wait before trying again to read the endpoint or its CapabilityStatement after a failure.
   std::chrono::milliseconds setup_retry{std::chrono::seconds{10}};
+  /// Dead letters moved back per journal group by a re-drive.
+  std::size_t redrive_page = 1'000;
   /// Timeout of the actors' requests to the directory and tenant actors.
   std::chrono::milliseconds request_timeout{std::chrono::seconds{2}};
-  /// What tenants want written (each write also needs the EHR's support).
-  domain::write_back_targets wanted;
+  /// What the box allows to be written: each tenant's policy chooses within it, and each write
+  /// also needs the EHR's support.
+  domain::write_back_targets allowed;
 };
 
 /// An endpoint's write-back, for the portal and /metrics.

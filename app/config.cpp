@@ -93,8 +93,9 @@ po::options_description server_options(config& c, raw_values& raw) {
   add("sign-in-timeout", po::value(&raw.sign_in_timeout_s)->default_value(raw.sign_in_timeout_s),
       "seconds an EHR sign-in (validation or launch) may take before its state expires (1..3600)");
   add("write-back-writes", po::value(&raw.write_back_writes)->default_value(raw.write_back_writes),
-      "what is written back to EHRs: a comma list of audit-events, encounters, appointments "
-      "(each only where the EHR's CapabilityStatement allows it), or none");
+      "what the box allows to be written back to EHRs: a comma list of audit-events, "
+      "encounters, appointments, or none (each tenant's policy chooses within it; each write "
+      "only where the EHR's CapabilityStatement allows it)");
   add("write-back-max-delay",
       po::value(&raw.write_back_max_delay_s)->default_value(raw.write_back_max_delay_s),
       "longest wait in seconds between two attempts of a failing write-back (1..3600)");

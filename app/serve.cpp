@@ -203,7 +203,7 @@ int serve(const config& settings) {
   if (!settings.public_url.empty()) write_back_options.observer = settings.public_url;
   auto write_back = std::make_shared<fhir::write_back_client>(outbound->client, smart.client,
                                                               *key_ring, write_back_options);
-  runtime_options.write_back_tuning.wanted = settings.write_back_writes;
+  runtime_options.write_back_tuning.allowed = settings.write_back_writes;
   runtime_options.write_back_tuning.max_in_flight = settings.write_back_concurrency;
   runtime_options.write_back_tuning.retry.max_delay = settings.write_back_max_delay;
   runtime_options.write_back_tuning.breaker.open_for = settings.write_back_breaker_open;

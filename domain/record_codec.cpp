@@ -63,9 +63,36 @@ void write_tenant(writer& w, const tenant& t) {
   for (const auto& admin : t.admins) w.id(admin);
   w.id(t.approver);
   w.enumerated(t.ehr);
+  const auto& policy = t.write_back;
+  w.boolean(policy.writes.audit_events);
+  w.boolean(policy.writes.encounters);
+  w.boolean(policy.writes.appointments);
+  for (const auto* c : {&policy.codes.type, &policy.codes.connected, &policy.codes.disconnected,
+                        &policy.codes.device_test}) {
+    w.str(c->system);
+    w.str(c->code);
+    w.str(c->display);
+  }
 }
 
-tenant read_tenant(reader& r) {
+/// The write-back policy of a version 2 tenant (the domain's rules checked).
+write_back_policy read_write_back_policy(reader& r) {
+  write_back_policy policy;
+  policy.writes.audit_events = r.boolean("write_back.audit_events");
+  policy.writes.encounters = r.boolean("write_back.encounters");
+  policy.writes.appointments = r.boolean("write_back.appointments");
+  for (auto* c : {&policy.codes.type, &policy.codes.connected, &policy.codes.disconnected,
+                  &policy.codes.device_test}) {
+    c->system = r.str("write_back.coding.system");
+    c->code = r.str("write_back.coding.code");
+    c->display = r.str("write_back.coding.display");
+  }
+  if (r.failed()) return {};
+  if (auto valid = validate_write_back_policy(policy); !valid) r.fail(valid.err().message);
+  return policy;
+}
+
+tenant read_tenant(reader& r, std::uint8_t version) {
   auto id = r.named_id<tenant_id>("id");
   const auto display_name = r.str("display_name");
   const auto region = r.str("region");
@@ -75,6 +102,7 @@ tenant read_tenant(reader& r) {
   for (auto& admin : admins) admin = r.named_id<account_id>("admins");
   auto approver = r.named_id<account_id>("approver");
   const auto ehr = r.enumerated("ehr", ehr_kind::oracle_health);
+  auto policy = version >= 2 ? read_write_back_policy(r) : write_back_policy{};
   if (r.failed()) return {};
   // The same rules as a tenant made through the API; `make_tenant` yields an active tenant.
   auto made =
@@ -84,6 +112,7 @@ tenant read_tenant(reader& r) {
     return {};
   }
   made->status = status;
+  made->write_back = std::move(policy);
   return std::move(made).value();
 }
 
@@ -464,7 +493,11 @@ std::string encode_record(const audit_entry& entry) {
 }
 
 result<tenant> decode_tenant(std::string_view bytes) {
-  return decode_record<tenant>("tenant", tenant_format_version, bytes, read_tenant);
+  // Version 1 (before write-back policies) is still read: stores written by older builds load.
+  const auto version = bytes.empty() ? tenant_format_version : static_cast<std::uint8_t>(bytes[0]);
+  const auto read_version = version == 1 ? std::uint8_t{1} : tenant_format_version;
+  return decode_record<tenant>("tenant", read_version, bytes,
+                               [read_version](reader& r) { return read_tenant(r, read_version); });
 }
 
 result<fhir_endpoint> decode_fhir_endpoint(std::string_view bytes) {

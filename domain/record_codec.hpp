@@ -6,9 +6,12 @@
 // microseconds, little-endian; list = varint count + elements. Fields appear in declaration
 // order. Each record has its own format version (the first byte), so each can evolve alone.
 //
-//   tenant (version 1):
+//   tenant (version 2; version 1, without the write-back policy, is still read and gets the
+//   default policy):
 //     u8 version | id | display_name | region | u8 status | varint n, n x admin id | approver |
-//     u8 ehr
+//     u8 ehr | bool audit_events | bool encounters | bool appointments |
+//     4 x coding (type, connected, disconnected, device_test), where coding =
+//       system | code | display
 //   fhir_endpoint (version 1):
 //     u8 version | id | tenant | varint n, n x revision, where revision =
 //       varint number | base_url | u8 environment | client_id | u8 client type | u8 state |
@@ -53,7 +56,7 @@
 namespace visitd::domain {
 
 /// The format versions `encode_record` writes (the first byte of each encoding).
-inline constexpr std::uint8_t tenant_format_version = 1;
+inline constexpr std::uint8_t tenant_format_version = 2;
 inline constexpr std::uint8_t fhir_endpoint_format_version = 1;
 inline constexpr std::uint8_t visit_info_format_version = 1;
 inline constexpr std::uint8_t visit_report_format_version = 1;

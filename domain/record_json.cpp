@@ -17,6 +17,31 @@ boost::json::object tenant_json(const tenant& t) {
     {"admins", std::move(admins)},
     {"approver", t.approver.str()},
     {"ehr", to_string(t.ehr)},
+    {"write_back", write_back_policy_json(t.write_back)},
+  };
+}
+
+namespace {
+
+boost::json::object coding_json(const coding& c) {
+  return {{"system", c.system}, {"code", c.code}, {"display", c.display}};
+}
+
+}  // namespace
+
+boost::json::object write_back_policy_json(const write_back_policy& policy) {
+  const auto& w = policy.writes;
+  const auto& c = policy.codes;
+  return {
+    {"writes",
+     {{"audit_events", w.audit_events},
+      {"encounters", w.encounters},
+      {"appointments", w.appointments}}},
+    {"audit_event_codes",
+     {{"type", coding_json(c.type)},
+      {"connected", coding_json(c.connected)},
+      {"disconnected", coding_json(c.disconnected)},
+      {"device_test", coding_json(c.device_test)}}},
   };
 }
 

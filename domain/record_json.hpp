@@ -15,8 +15,13 @@
 
 namespace visitd::domain {
 
-/// {"id", "display_name", "region", "status", "admins", "approver", "ehr"}
+/// {"id", "display_name", "region", "status", "admins", "approver", "ehr", "write_back"}
 [[nodiscard]] boost::json::object tenant_json(const tenant& t);
+
+/// {"writes": {"audit_events", "encounters", "appointments"},
+///  "audit_event_codes": {"type", "connected", "disconnected", "device_test"}}, each coding
+/// {"system", "code", "display"}: the shape the portal's PUT …/write-back-policy takes too.
+[[nodiscard]] boost::json::object write_back_policy_json(const write_back_policy& policy);
 
 /// {"id", "tenant", "in_force"?, "revisions": [{"number", "state", "base_url", "environment",
 /// "client_id", "client_type", "created_by", "created_at", "validated_by"?, ...}]}

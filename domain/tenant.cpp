@@ -71,6 +71,7 @@ result<tenant> update_profile(const tenant& t, std::optional<std::string> displa
                              std::move(new_admins), std::move(new_approver), t.ehr);
   if (!updated) return updated;
   updated->status = t.status;
+  updated->write_back = t.write_back;
   return updated;
 }
 
@@ -101,6 +102,16 @@ result<void> set_approver(tenant& t, const account_id& actor, account_id approve
   if (auto active = require_active(t); !active) return active;
   if (approver.empty()) return make_error(errc::invalid_argument, "approver is required");
   t.approver = std::move(approver);
+  return {};
+}
+
+result<void> set_write_back_policy(tenant& t, const account_id& actor, write_back_policy policy) {
+  if (!t.is_admin(actor))
+    return make_error(errc::forbidden, "only an admin of tenant '" + t.id.str() +
+                                         "' may set what is written back to its EHR");
+  if (auto active = require_active(t); !active) return active;
+  if (auto valid = validate_write_back_policy(policy); !valid) return valid;
+  t.write_back = std::move(policy);
   return {};
 }
 

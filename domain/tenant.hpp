@@ -6,6 +6,7 @@
 #include "domain/error.hpp"
 #include "domain/ids.hpp"
 #include "domain/regions.hpp"
+#include "domain/write_back_policy.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -47,6 +48,8 @@ struct tenant {
   std::vector<account_id> admins;
   account_id approver;  ///< May also be an admin.
   ehr_kind ehr = ehr_kind::generic_smart;
+  /// What visitd writes back to the tenant's EHR, and with which AuditEvent codes.
+  write_back_policy write_back{};
 
   [[nodiscard]] bool is_admin(const account_id& account) const noexcept;
   [[nodiscard]] bool is_approver(const account_id& account) const noexcept {
@@ -75,7 +78,7 @@ struct tenant {
                                             ehr_kind ehr);
 
 /// The operator's edit of a tenant's profile: each given field replaces the current one, with
-/// `make_tenant`'s checks; id, region, EHR kind and status are kept.
+/// `make_tenant`'s checks; id, region, EHR kind, status and write-back policy are kept.
 [[nodiscard]] result<tenant> update_profile(const tenant& t,
                                             std::optional<std::string> display_name,
                                             std::optional<std::vector<account_id>> admins,
@@ -95,6 +98,12 @@ struct tenant {
 /// An admin (`actor`) names a new approver. `forbidden` unless `actor` is an admin; `conflict`
 /// when suspended. Validations recorded by the previous approver no longer allow approval.
 [[nodiscard]] result<void> set_approver(tenant& t, const account_id& actor, account_id approver);
+
+/// An admin (`actor`) sets the write-back policy. `forbidden` unless `actor` is an admin;
+/// `conflict` when suspended; `invalid_argument` naming the coding when one is invalid
+/// (`validate_write_back_policy`).
+[[nodiscard]] result<void> set_write_back_policy(tenant& t, const account_id& actor,
+                                                 write_back_policy policy);
 
 [[nodiscard]] std::string_view to_string(ehr_kind kind) noexcept;
 [[nodiscard]] std::string_view to_string(tenant_status status) noexcept;

@@ -29,6 +29,7 @@
 #include "domain/report.hpp"
 #include "domain/time.hpp"
 #include "domain/visit.hpp"
+#include "domain/write_back_policy.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -106,14 +107,6 @@ enum class fhir_write : std::uint8_t {
   audit_event,  ///< Create an AuditEvent.
   encounter,    ///< Read, merge and update the Encounter.
   appointment,  ///< Read, merge and update the Appointment.
-};
-
-/// The writes an endpoint performs (its EHR supports them and the tenant wants them).
-struct write_back_targets {
-  bool audit_events = true;
-  bool encounters = true;
-  bool appointments = true;
-  friend bool operator==(const write_back_targets&, const write_back_targets&) = default;
 };
 
 /// The FHIR writes `item` causes under `targets`, in the order they are made.

@@ -156,8 +156,10 @@ domain::result<write_back_support> parse_capability_statement(std::string_view j
 }
 
 write_back_plan plan_write_back(const write_back_support& support,
-                                const domain::write_back_targets& wanted) {
+                                const domain::write_back_policy& policy) {
+  const auto& wanted = policy.writes;
   write_back_plan plan;
+  plan.codes = policy.codes;
   plan.targets.audit_events = false;
   plan.targets.encounters = false;
   plan.targets.appointments = false;

@@ -16,7 +16,7 @@
 // with the ETag the read returned.
 
 #include "domain/error.hpp"
-#include "domain/write_back.hpp"
+#include "domain/write_back_policy.hpp"
 
 #include <string>
 #include <string_view>
@@ -56,19 +56,21 @@ enum class audit_event_strategy : std::uint8_t {
   unsupported,         ///< Not written (see the plan's notes).
 };
 
-/// How an endpoint writes back, decided from its EHR's support and the tenant's wishes.
+/// How an endpoint writes back, decided from its EHR's support and the tenant's policy.
 struct write_back_plan {
   audit_event_strategy audit_events = audit_event_strategy::unsupported;
   domain::write_back_targets targets;  ///< What is actually written (wanted and supported).
+  domain::audit_event_codes codes;     ///< The tenant's AuditEvent codes.
   /// One sentence per wanted write that is not possible, e.g. "AuditEvent: the server supports
   /// neither update-as-create nor conditional create, so a retry could duplicate".
   std::vector<std::string> notes;
   friend bool operator==(const write_back_plan&, const write_back_plan&) = default;
 };
 
-/// The plan for an EHR with `support`, for a tenant that wants `wanted`.
+/// The plan for an EHR with `support`, for a tenant whose policy is `wanted` (its writes
+/// already narrowed to what the box allows).
 [[nodiscard]] write_back_plan plan_write_back(const write_back_support& support,
-                                              const domain::write_back_targets& wanted);
+                                              const domain::write_back_policy& wanted);
 
 [[nodiscard]] std::string_view to_string(audit_event_strategy s) noexcept;
 

@@ -334,7 +334,7 @@ struct write_back_client::delivery : std::enable_shared_from_this<delivery> {
       .method = put ? "PUT" : "POST",
       .url = url_of(path),
       .headers = headers(true),
-      .body = audit_event_json(item, client->options_.codes, client->options_.observer, put),
+      .body = audit_event_json(item, plan.codes, client->options_.observer, put),
       .trust = endpoint.trust};
     if (!put) request.headers.emplace_back("If-None-Exist", event_key_query(item));
     std::string method = request.method;

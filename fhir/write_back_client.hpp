@@ -59,7 +59,6 @@ struct delivery_outcome {
 
 struct write_back_client_options {
   std::string observer = "visitd";  ///< AuditEvent source.observer.display (the public URL).
-  audit_event_codes codes;
   /// A cached token is not used within this margin of its expiry.
   std::chrono::seconds token_margin{60};
   /// Read-merge-update rounds on 412 before the attempt counts as failed (and is retried).

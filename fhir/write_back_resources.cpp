@@ -232,7 +232,7 @@ bool merge_participant(json::object& encounter, const domain::write_back_item& i
 
 // -- AuditEvent --------------------------------------------------------------------------------
 
-json::object coding_json(const coding& c) {
+json::object coding_json(const domain::coding& c) {
   json::object out;
   if (!c.system.empty()) out["system"] = c.system;
   if (!c.code.empty()) out["code"] = c.code;
@@ -304,8 +304,9 @@ std::string event_key_query(const domain::write_back_item& item) {
   return out;
 }
 
-std::string audit_event_json(const domain::write_back_item& item, const audit_event_codes& codes,
-                             std::string_view observer, bool with_id) {
+std::string audit_event_json(const domain::write_back_item& item,
+                             const domain::audit_event_codes& codes, std::string_view observer,
+                             bool with_id) {
   json::object event;
   event["resourceType"] = "AuditEvent";
   if (with_id) event["id"] = audit_event_id(item);
@@ -313,9 +314,9 @@ std::string audit_event_json(const domain::write_back_item& item, const audit_ev
     {"tag",
      json::array{json::object{{"system", event_key_system}, {"code", domain::event_key(item)}}}}};
   event["type"] = coding_json(codes.type);
-  const coding& subtype = item.kind == write_back_kind::connected      ? codes.login
-                          : item.kind == write_back_kind::disconnected ? codes.logout
-                                                                       : codes.device_test;
+  const domain::coding& subtype = item.kind == write_back_kind::connected      ? codes.connected
+                                  : item.kind == write_back_kind::disconnected ? codes.disconnected
+                                                                               : codes.device_test;
   event["subtype"] = json::array{coding_json(subtype)};
   event["action"] = "E";
   const auto at = date_time(item.at);

@@ -14,6 +14,7 @@
 
 #include "domain/error.hpp"
 #include "domain/write_back.hpp"
+#include "domain/write_back_policy.hpp"
 
 #include <optional>
 #include <string>
@@ -26,25 +27,6 @@ inline constexpr std::string_view event_key_system = "urn:visitd:event-key";
 /// The identifier system of participants without an EHR identity (join-link patients, guests).
 inline constexpr std::string_view participant_system = "urn:visitd:participant";
 
-/// A coding (system, code, display).
-struct coding {
-  std::string system;
-  std::string code;
-  std::string display;
-  friend bool operator==(const coding&, const coding&) = default;
-};
-
-/// The codes an AuditEvent carries; the defaults are DICOM's (DCM 110114 User Authentication,
-/// 110122 Login, 110123 Logout) and visitd's own for device tests. A tenant may configure its
-/// EHR's codes instead.
-struct audit_event_codes {
-  coding type{"http://dicom.nema.org/resources/ontology/DCM", "110114", "User Authentication"};
-  coding login{"http://dicom.nema.org/resources/ontology/DCM", "110122", "Login"};
-  coding logout{"http://dicom.nema.org/resources/ontology/DCM", "110123", "Logout"};
-  coding device_test{"urn:visitd:audit-subtype", "device-test", "Device test"};
-  friend bool operator==(const audit_event_codes&, const audit_event_codes&) = default;
-};
-
 /// The deterministic AuditEvent id of an item: "vd-" + 40 hex digits of SHA-256(event key) (a
 /// valid FHIR id, the same for every retry).
 [[nodiscard]] std::string audit_event_id(const domain::write_back_item& item);
@@ -52,11 +34,12 @@ struct audit_event_codes {
 /// `_tag=<event_key_system>|<event key>`, URL-encoded as a query (for If-None-Exist).
 [[nodiscard]] std::string event_key_query(const domain::write_back_item& item);
 
-/// The AuditEvent for a connected, disconnected or device_test item (JSON text). `with_id` sets
+/// The AuditEvent for a connected, disconnected or device_test item (JSON text), coded with the
+/// tenant's `codes` (domain/write_back_policy.hpp). `with_id` sets
 /// `id` to `audit_event_id` (for PUT). `observer` is what `source.observer.display` names (the
 /// box's public URL). Precondition: the item is one of those kinds and has a participant.
 [[nodiscard]] std::string audit_event_json(const domain::write_back_item& item,
-                                           const audit_event_codes& codes,
+                                           const domain::audit_event_codes& codes,
                                            std::string_view observer, bool with_id);
 
 /// Merges `item` into the Encounter `current` (JSON text as read from the EHR):

@@ -78,10 +78,15 @@ std::optional<body_error> json_fields::strings(std::string_view field,
   return std::nullopt;
 }
 
-std::variant<json_fields, body_error> read_json_object(const request& req,
-                                                       std::span<const std::string_view> allowed) {
+std::optional<body_error> require_json_content_type(const request& req) {
   if (!is_json_content_type(req.header("Content-Type")))
     return body_error{415, "unsupported_media_type", "the body must be application/json"};
+  return std::nullopt;
+}
+
+std::variant<json_fields, body_error> read_json_object(const request& req,
+                                                       std::span<const std::string_view> allowed) {
+  if (auto err = require_json_content_type(req)) return *err;
   return parse_json_object(req.body, allowed);
 }
 

@@ -57,6 +57,10 @@ private:
   std::map<std::string, json_value, std::less<>> fields_;
 };
 
+/// 415 (`unsupported_media_type`) unless the Content-Type is `application/json` (parameters
+/// such as charset=utf-8 allowed).
+[[nodiscard]] std::optional<body_error> require_json_content_type(const request& req);
+
 /// Parses `req.body` as one JSON object whose fields are all in `allowed`. 415 unless the
 /// Content-Type is `application/json` (parameters such as charset=utf-8 allowed); 400 for
 /// malformed JSON or invalid UTF-8 (`invalid_json`), a body that is not an object, an unknown

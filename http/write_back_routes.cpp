@@ -5,8 +5,10 @@
 #include "domain/record_json.hpp"
 #include "domain/time_format.hpp"
 #include "http/errors.hpp"
+#include "http/json_body.hpp"
 #include "http/query_params.hpp"
 #include "http/session_auth.hpp"
+#include "http/write_back_policy_body.hpp"
 
 #include <boost/json.hpp>
 
@@ -61,10 +63,12 @@ json::object status_json(const actors::write_back_status& s) {
   if (s.plan) {
     json::array notes;
     for (const auto& n : s.plan->notes) notes.emplace_back(n);
+    auto codes = domain::write_back_policy_json({s.plan->targets, s.plan->codes});
     out["plan"] = json::object{{"audit_events", fhir::to_string(s.plan->audit_events)},
                                {"writes_audit_events", s.plan->targets.audit_events},
                                {"writes_encounters", s.plan->targets.encounters},
                                {"writes_appointments", s.plan->targets.appointments},
+                               {"audit_event_codes", codes.at("audit_event_codes")},
                                {"notes", std::move(notes)}};
   } else {
     out["plan"] = nullptr;
@@ -171,6 +175,39 @@ void answer_metrics(actors::runtime& runtime, const responder& respond) {
 }  // namespace
 
 void add_write_back_routes(router& routes, actors::runtime& runtime) {
+  const std::string policy = "/api/v1/tenants/{tenant_id}/write-back-policy";
+  routes.add("GET", policy, [&runtime](request& req, const responder& respond) {
+    with_tenant_member(
+      runtime, req, respond, false,
+      [respond](const actors::session_info&, const domain::tenant& t) {
+        respond(json_response(200, json::serialize(domain::write_back_policy_json(t.write_back))));
+      });
+  });
+  routes.add("PUT", policy, [&runtime](request& req, const responder& respond) {
+    // Read before any asynchronous step: `req` lives only until this handler returns.
+    auto body = std::make_shared<std::variant<domain::write_back_policy, body_error>>(body_error{});
+    if (auto err = require_json_content_type(req))
+      *body = *err;
+    else
+      *body = parse_write_back_policy(req.body);
+    with_tenant_member(
+      runtime, req, respond, true,
+      [&runtime, respond, body](const actors::session_info& s, const domain::tenant& t) {
+        if (const auto* err = std::get_if<body_error>(body.get()))
+          return respond(error_response(*err));
+        // The domain checks the caller is an admin and every coding is valid.
+        runtime.change_tenant(
+          t.id,
+          actors::tenant_change::set_write_back{
+            s.account, std::get<domain::write_back_policy>(std::move(*body))},
+          [respond](const domain::result<domain::tenant>& after) {
+            if (!after) return respond(error_response(after.err()));
+            respond(json_response(
+              200, json::serialize(domain::write_back_policy_json(after->write_back))));
+          });
+      });
+  });
+
   const std::string base = "/api/v1/tenants/{tenant_id}/endpoints/{endpoint_id}/write-back";
 
   routes.add("GET", base, [&runtime](request& req, const responder& respond) {

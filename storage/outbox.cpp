@@ -92,12 +92,13 @@ std::vector<write_op> dead_letter_ops(const domain::dead_letter& letter) {
 
 domain::result<std::vector<domain::dead_letter>> read_dead_letters(
   const store& source, const domain::tenant_id& tenant, const domain::endpoint_id& endpoint,
-  std::size_t limit) {
+  std::size_t limit, const std::string& after) {
   std::vector<domain::dead_letter> out;
   std::optional<domain::error> failure;
-  auto scanned = source.scan(
-    column::dead_letters, keys::outbox_prefix(tenant.str(), endpoint.str()),
-    [&](std::string_view, std::string_view value) {
+  auto prefix = keys::outbox_prefix(tenant.str(), endpoint.str());
+  std::string start = after.empty() ? prefix : after + '\0';  // the first key after `after`
+  auto scanned = source.scan_from(
+    column::dead_letters, prefix, start, [&](std::string_view, std::string_view value) {
       if (out.size() == limit) return false;
       auto letter = domain::decode_dead_letter(value);
       if (!letter) {

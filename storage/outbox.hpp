@@ -50,10 +50,11 @@ struct outbox_page {
 /// Moves an entry to the dead letters (one group).
 [[nodiscard]] std::vector<write_op> dead_letter_ops(const domain::dead_letter& letter);
 
-/// The dead letters of an endpoint, in key order, at most `limit`.
+/// The dead letters of an endpoint, in key order, at most `limit`, starting after the letter
+/// whose item's outbox key is `after` (empty: from the first).
 [[nodiscard]] domain::result<std::vector<domain::dead_letter>> read_dead_letters(
   const store& source, const domain::tenant_id& tenant, const domain::endpoint_id& endpoint,
-  std::size_t limit);
+  std::size_t limit, const std::string& after = {});
 
 /// How many dead letters an endpoint has (a key count: nothing is decoded).
 [[nodiscard]] domain::result<std::uint64_t> count_dead_letters(const store& source,

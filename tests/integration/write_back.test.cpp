@@ -321,6 +321,92 @@ TEST(write_back, a_refused_write_is_dead_lettered_shown_and_redriven) {
   EXPECT_EQ(t.box_.server.stop(), 0);
 }
 
+TEST(write_back, the_tenants_policy_decides_what_is_written_and_with_which_codes) {
+  write_back_box t;
+  (void)t.wait_drained(0);
+  const std::string path = "/api/v1/tenants/acme/write-back-policy";
+  auto put = [&](const std::string& body, const signed_in_caller& who, bool json = true) {
+    auto headers = who.headers();
+    if (json) headers.emplace_back("Content-Type", "application/json");
+    return t.box_.connection.request("PUT", path, body, headers);
+  };
+
+  // The default: everything, DICOM codes.
+  auto initial = t.box_.connection.request("GET", path, {}, t.approver_.headers());
+  ASSERT_EQ(initial.status, 200) << initial.body;
+  EXPECT_NE(initial.body.find(R"("appointments":true)"), std::string::npos) << initial.body;
+  EXPECT_NE(initial.body.find(R"("code":"110122")"), std::string::npos) << initial.body;
+
+  // Refusals change nothing: the approver may not, a bad coding and a wrong body are named.
+  const std::string wanted =
+    R"({"writes":{"appointments":false},"audit_event_codes":{"connected":)"
+    R"({"system":"urn:oid:1.2.840.9","code":"VV-IN","display":"Joined video visit"}}})";
+  auto by_approver = put(wanted, t.approver_);
+  EXPECT_EQ(by_approver.status, 403) << by_approver.body;
+  auto bad = put(R"({"audit_event_codes":{"connected":{"system":"VV","code":"IN"}}})", t.admin_);
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("audit_event_codes.connected.system"), std::string::npos) << bad.body;
+  auto unknown = put(R"({"writes":{"observations":true}})", t.admin_);
+  EXPECT_EQ(unknown.status, 400) << unknown.body;
+  EXPECT_NE(unknown.body.find("writes.observations"), std::string::npos) << unknown.body;
+  EXPECT_EQ(put(wanted, t.admin_, false).status, 415);
+  EXPECT_EQ(t.box_.connection.request("GET", path, {}, t.admin_.headers()).body, initial.body);
+
+  // The admin sets it; the endpoint's plan follows.
+  auto set = put(wanted, t.admin_);
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_NE(set.body.find(R"("appointments":false)"), std::string::npos) << set.body;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  std::string status;
+  do {
+    status = t.status();
+    std::this_thread::sleep_for(20ms);
+  } while (status.find(R"("writes_appointments":false)") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline);
+  EXPECT_NE(status.find(R"("writes_appointments":false)"), std::string::npos) << status;
+  EXPECT_NE(status.find(R"("code":"VV-IN")"), std::string::npos) << status;
+
+  // A patient reaches the lobby (no Appointment write now) and leaves; a provider comes and goes.
+  auto visit = t.open_visit("appt-1", "enc-1");
+  auto link = post_json(t.box_.connection, "/api/v1/tenants/acme/visits/" + visit + "/join-links",
+                        R"({"role":"patient"})", t.admin_.headers());
+  ASSERT_EQ(link.status, 201) << link.body;
+  {
+    ws_client patient{t.box_.server.client(), json_string_field(link.body, "url") + "/socket"};
+    EXPECT_NE(patient.read().find(R"("status":"waiting")"), std::string::npos);
+    patient.close();
+  }
+  ASSERT_EQ(t.staff(visit, "staff/join"), 200);
+  ASSERT_EQ(t.staff(visit, "staff/leave"), 200);
+  // Items: lobby entry, patient connect and disconnect, provider connect and disconnect.
+  status = t.wait_drained(5);
+  auto audits = t.resources("AuditEvent");
+  EXPECT_EQ(event_keys(audits).size(), 4u) << audits;
+  EXPECT_NE(audits.find(R"("code":"VV-IN","display":"Joined video visit")"), std::string::npos)
+    << audits;
+  EXPECT_EQ(audits.find(R"("code":"110122")"), std::string::npos) << "no default login" << audits;
+  EXPECT_NE(audits.find(R"("code":"110123")"), std::string::npos) << "logout kept" << audits;
+  auto appointment =
+    t.ehr_.control("GET", "/control/ehr/ehr1/resources/Appointment/appt-1", "").body;
+  EXPECT_NE(appointment.find(R"("status":"booked")"), std::string::npos) << appointment;
+
+  // Audited under the tenant, with the policy before and after.
+  auto audit =
+    t.box_.connection.request("GET", "/api/v1/audit?tenant=acme&limit=100", {}, t.admin_.headers());
+  EXPECT_NE(audit.body.find(R"("action":"tenant.write_back")"), std::string::npos) << audit.body;
+
+  // Acknowledged, so it survives kill -9.
+  EXPECT_EQ(t.box_.server.stop(SIGKILL), 128 + SIGKILL);
+  running_server restarted{VISITD_BINARY, t.box_.data_dir(),
+                           smart_box::with_trust(fast_retries, t.ehr_.ca_path())};
+  restarted.wait_ready();
+  tls_connection c{restarted.client()};
+  auto admin = sign_in(c, "admin1", admin_password);
+  auto after = c.request("GET", path, {}, admin.headers());
+  EXPECT_EQ(after.body, set.body);
+  EXPECT_EQ(restarted.stop(), 0);
+}
+
 TEST(write_back, pending_writes_survive_kill_9_and_are_delivered_once_after_the_restart) {
   write_back_box t;
   (void)t.wait_drained(0);

@@ -74,6 +74,7 @@ struct call {
   domain::visit_id visit;
   std::uint64_t seq = 0;
   domain::fhir_write write{};
+  domain::audit_event_codes codes;  ///< The plan's AuditEvent codes at the call.
   steady::time_point at;
   std::optional<domain::delivery_verdict> verdict;  ///< Once answered.
   steady::time_point answered_at;
@@ -103,10 +104,10 @@ public:
                     const write_back_transport::check_reply& reply) {
       ehr->check(endpoint, reply);
     };
-    t.deliver = [ehr](const fhir::write_back_endpoint&, const fhir::write_back_plan&,
+    t.deliver = [ehr](const fhir::write_back_endpoint&, const fhir::write_back_plan& plan,
                       const domain::write_back_item& item, domain::fhir_write write,
                       const write_back_transport::deliver_reply& reply) {
-      ehr->deliver(item, write, reply);
+      ehr->deliver(item, write, reply, plan.codes);
     };
     return t;
   }
@@ -222,7 +223,8 @@ private:
   }
 
   void deliver(const domain::write_back_item& item, domain::fhir_write write,
-               const write_back_transport::deliver_reply& reply) {
+               const write_back_transport::deliver_reply& reply,
+               const domain::audit_event_codes& codes) {
     std::lock_guard lock{mutex_};
     if (stopping_) return;
     call c;
@@ -230,6 +232,7 @@ private:
     c.visit = item.visit;
     c.seq = item.seq;
     c.write = write;
+    c.codes = codes;
     c.at = steady::now();
     std::size_t attempt = 1;
     for (const auto& earlier : calls_)
@@ -659,6 +662,115 @@ TEST_F(write_back_test, writes_the_ehr_does_not_allow_are_skipped_without_holdin
   EXPECT_TRUE(eventually([&] { return outbox().empty(); })) << outbox().size() << " left";
 }
 
+TEST_F(write_back_test, the_tenants_policy_within_the_boxs_allowance_decides_writes_and_codes) {
+  // The box allows no Encounter writes; the tenant turns Appointments off and codes its own
+  // AuditEvents: only AuditEvents are written, with the tenant's codes.
+  options_.allowed.encounters = false;
+  start();
+  auto handles =
+    ask<tenant_handles>(directory_, dir_tenant_atom::value, id<domain::tenant_id>("t-1"));
+  ASSERT_TRUE(handles) << handles.err().message;
+  domain::write_back_policy policy;
+  policy.writes.appointments = false;
+  policy.codes.connected = {"urn:oid:1.2.3", "VV-IN", "Joined video visit"};
+  auto changed = ask<domain::tenant>(
+    handles->tenant,
+    tenant_command{tenant_change::set_write_back{id<domain::account_id>("admin-1"), policy}});
+  ASSERT_TRUE(changed) << changed.err().message;
+  EXPECT_EQ(changed->write_back, policy);
+  caf::anon_send(hub_, wb_refresh_atom::value, id<domain::tenant_id>("t-1"));
+
+  visit_driver v{*journal_, "v-a"};
+  const auto& script = visit_driver::full_script();
+  push(v.run(script[0]));  // the provider connects
+  push(v.run(script[1]));  // the patient: lobby entry, then connected
+  auto s = wait_status([&](const write_back_status& st) { return st.delivered == 3; });
+  ASSERT_TRUE(s.plan);
+  EXPECT_EQ(s.plan->targets, (domain::write_back_targets{true, false, false}));
+  EXPECT_EQ(s.plan->codes, policy.codes);
+  domain::write_back_targets audit_only{true, false, false};
+  EXPECT_EQ(delivered_writes_of("v-a"), expected_writes(v.items(), audit_only));
+  for (const auto& c : ehr_->calls()) EXPECT_EQ(c.codes.connected.code, "VV-IN");
+
+  // Back to the defaults: the next items get every write the box allows, with DICOM codes.
+  auto restored = ask<domain::tenant>(
+    handles->tenant, tenant_command{tenant_change::set_write_back{id<domain::account_id>("admin-1"),
+                                                                  domain::write_back_policy{}}});
+  ASSERT_TRUE(restored) << restored.err().message;
+  caf::anon_send(hub_, wb_refresh_atom::value, id<domain::tenant_id>("t-1"));
+  s = wait_status(
+    [&](const write_back_status& st) { return st.plan && st.plan->targets.appointments; });
+  EXPECT_EQ(s.plan->codes, domain::audit_event_codes{});
+  EXPECT_FALSE(s.plan->targets.encounters) << "the box's allowance still holds";
+}
+
+TEST_F(write_back_test, a_plan_changed_mid_item_neither_skips_nor_repeats_a_write) {
+  // The provider's connect needs an AuditEvent, then the Encounter. The AuditEvent is made, the
+  // Encounter write fails and, while it waits for its retry, the tenant turns AuditEvents off:
+  // the item still gets its Encounter write (it is not finished as if the plan's second write
+  // had been made), and its AuditEvent is not made again.
+  start();
+  visit_driver v{*journal_, "v-a"};
+  auto items = v.run(visit_driver::full_script()[0]);
+  ASSERT_EQ(items.size(), 1u);
+  ASSERT_EQ(domain::planned_writes(items[0], {}),
+            (std::vector{domain::fhir_write::audit_event, domain::fhir_write::encounter}));
+  const auto key = domain::event_key(items[0]);
+  ehr_->set_policy([](const domain::write_back_item&, domain::fhir_write w,
+                      std::size_t attempt) -> std::optional<fhir::delivery_outcome> {
+    if (w == domain::fhir_write::encounter && attempt == 1) return std::nullopt;  // held
+    return delivered();
+  });
+  push(items);
+  ASSERT_TRUE(eventually([&] { return ehr_->held() == 1; }));
+
+  auto handles =
+    ask<tenant_handles>(directory_, dir_tenant_atom::value, id<domain::tenant_id>("t-1"));
+  ASSERT_TRUE(handles) << handles.err().message;
+  domain::write_back_policy no_audit;
+  no_audit.writes.audit_events = false;
+  ASSERT_TRUE(ask<domain::tenant>(
+    handles->tenant,
+    tenant_command{tenant_change::set_write_back{id<domain::account_id>("admin-1"), no_audit}}));
+  caf::anon_send(hub_, wb_refresh_atom::value, id<domain::tenant_id>("t-1"));
+  ASSERT_TRUE(eventually([&] {
+    auto s = status();
+    return s.plan && !s.plan->targets.audit_events;
+  }));
+  ASSERT_TRUE(ehr_->release(key, domain::fhir_write::encounter, retry("HTTP 503")));
+
+  auto s = wait_status([&](const write_back_status& st) { return st.delivered == 1; });
+  EXPECT_EQ(s.pending, 0u);
+  EXPECT_EQ(ehr_->calls_of(key, domain::fhir_write::audit_event).size(), 1u) << "not repeated";
+  auto encounter_calls = ehr_->calls_of(key, domain::fhir_write::encounter);
+  ASSERT_EQ(encounter_calls.size(), 2u) << "the failed write is retried, not skipped";
+  EXPECT_EQ(encounter_calls.back().verdict, domain::delivery_verdict::delivered);
+}
+
+TEST_F(write_back_test, only_an_admin_sets_the_policy_and_a_bad_coding_changes_nothing) {
+  start();
+  auto handles =
+    ask<tenant_handles>(directory_, dir_tenant_atom::value, id<domain::tenant_id>("t-1"));
+  ASSERT_TRUE(handles) << handles.err().message;
+  domain::write_back_policy policy;
+  policy.writes.encounters = false;
+  auto by_approver = ask<domain::tenant>(
+    handles->tenant,
+    tenant_command{tenant_change::set_write_back{id<domain::account_id>("approver-1"), policy}});
+  ASSERT_FALSE(by_approver);
+  EXPECT_EQ(by_approver.err().code, domain::errc::forbidden);
+  policy.codes.type.system = "not a uri";
+  auto bad = ask<domain::tenant>(handles->tenant, tenant_command{tenant_change::set_write_back{
+                                                    id<domain::account_id>("admin-1"), policy}});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.err().code, domain::errc::invalid_argument);
+  EXPECT_NE(bad.err().message.find("audit_event_codes.type.system"), std::string::npos)
+    << bad.err().message;
+  auto now = ask<domain::tenant>(handles->tenant, get_tenant_atom::value);
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->write_back, domain::write_back_policy{});
+}
+
 // -- failures ----------------------------------------------------------------------------------
 
 TEST_F(write_back_test, transient_failures_are_retried_with_backoff_behind_the_breaker) {
@@ -795,6 +907,33 @@ TEST_F(write_back_test, a_refused_item_is_dead_lettered_durably_and_re_driven) {
                                           id<domain::endpoint_id>("ep-1"), std::uint64_t{10});
   ASSERT_TRUE(listed);
   EXPECT_TRUE(listed->empty());
+}
+
+TEST_F(write_back_test, a_redrive_moves_every_dead_letter_back_a_page_at_a_time) {
+  options_.redrive_page = 3;  // 10 letters: pages of 3, 3, 3 and 1
+  visit_driver v{*journal_, "v-a"};
+  auto appends = v.run_all();
+  auto refuse = std::make_shared<std::atomic<bool>>(true);
+  ehr_->set_policy([=](const domain::write_back_item&, domain::fhir_write,
+                       std::size_t) -> std::optional<fhir::delivery_outcome> {
+    if (*refuse) return permanent("HTTP 422");
+    return delivered();
+  });
+  start(false);
+  for (auto& items : appends) push(std::move(items));
+  const auto n = v.items().size();
+  wait_status([&](const write_back_status& st) { return st.dead_letters == n; });
+  ASSERT_EQ(stored_dead_letters().size(), n);
+
+  *refuse = false;
+  auto moved = ask<std::uint64_t>(hub_, wb_redrive_atom::value, id<domain::tenant_id>("t-1"),
+                                  id<domain::endpoint_id>("ep-1"));
+  ASSERT_TRUE(moved) << moved.err().message;
+  EXPECT_EQ(*moved, n);
+  auto s = wait_status([&](const write_back_status& st) { return st.delivered == n; });
+  EXPECT_EQ(s.dead_letters, 0u);
+  EXPECT_TRUE(stored_dead_letters().empty());
+  expect_each_write_delivered_once(v.items());
 }
 
 TEST_F(write_back_test, an_item_re_driven_while_a_later_one_of_its_visit_is_in_flight_is_kept) {

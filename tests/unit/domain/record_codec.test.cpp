@@ -40,6 +40,16 @@ std::vector<tenant> tenant_samples() {
   out.push_back(must(
     make_tenant(make_id<tenant_id>("t"), "T", "a", {aid("a")}, aid("a"), ehr_kind::generic_smart)));
   out.push_back(acme(ehr_kind::epic));
+  // A tenant's own write-back policy: some writes off, its EHR's codes (UTF-8, longest fields).
+  tenant own_policy = acme(ehr_kind::generic_smart);
+  write_back_policy policy;
+  policy.writes = {true, false, false};
+  policy.codes.type = {"urn:oid:2.16.840.1.113883.5.4", std::string(64, 'c'),
+                       "Visita virtual \xc3\xa9"};
+  policy.codes.connected = {"http://" + std::string(249, 's'), "IN", std::string(200, 'd')};
+  policy.codes.device_test = {"urn:x", "a b", ""};
+  must(set_write_back_policy(own_policy, aid("admin-1"), policy));
+  out.push_back(own_policy);
   tenant suspended = acme(ehr_kind::oracle_health);
   must(set_approver(suspended, aid("admin-1"), aid("admin-2")));
   must(suspend(suspended));
@@ -413,7 +423,7 @@ TYPED_TEST(record_codec, rejects_unknown_versions) {
   using T = TypeParam;
   for (const auto& sample : codec<T>::samples()) {
     std::string bytes = encode_record(sample);
-    for (int v : {0, 2, 0x81, 255}) {
+    for (int v : {0, 3, 0x81, 255}) {  // every record is at version 1 or 2
       bytes[0] = static_cast<char>(v);
       const auto e = decode_error<T>(bytes);
       EXPECT_TRUE(mentions(e, "unknown format version " + std::to_string(v))) << e.message;
@@ -492,18 +502,61 @@ TEST(record_codec_layout, account_refuses_two_links_for_one_tenant_and_bad_login
   EXPECT_TRUE(mentions(decode_error<account>(encode_record(b)), "login:"));
 }
 
+/// A coding's bytes: three short strings.
+std::string coding_bytes(const coding& c) {
+  std::string out;
+  for (const auto* s : {&c.system, &c.code, &c.display})
+    out.append(1, static_cast<char>(s->size())).append(*s);
+  return out;
+}
+
 TEST(record_codec_layout, tenant_bytes_are_as_documented) {
-  const std::string bytes = encode_record(tenant_samples().front());
-  // version, id "t", display_name "T", region "a", active, 1 admin "a", approver "a", generic.
-  EXPECT_EQ(bytes, std::string("\x01\x01t\x01T\x01"
-                               "a\x00\x01\x01"
-                               "a\x01"
-                               "a\x00",
-                               14));
+  auto sample = tenant_samples().front();
+  sample.write_back.writes.encounters = false;
+  sample.write_back.codes.connected = {"urn:x", "IN", ""};
+  const std::string bytes = encode_record(sample);
+  // version 2, id "t", display_name "T", region "a", active, 1 admin "a", approver "a", generic.
+  std::string expected(
+    "\x02\x01t\x01T\x01"
+    "a\x00\x01\x01"
+    "a\x01"
+    "a\x00",
+    14);
+  // Then the write-back policy: audit events, no encounters, appointments; four codings.
+  expected.append("\x01\x00\x01", 3);
+  const audit_event_codes defaults;
+  expected.append(coding_bytes(defaults.type))
+    .append(coding_bytes({"urn:x", "IN", ""}))
+    .append(coding_bytes(defaults.disconnected))
+    .append(coding_bytes(defaults.device_test));
+  EXPECT_EQ(bytes, expected);
+  EXPECT_EQ(must(decode_tenant(bytes)), sample);
   // A non-canonical admins count (0x81 0x00 for 1) is refused.
   std::string overlong = bytes.substr(0, 8);
   overlong.append("\x81\x00", 2).append(bytes.substr(9));
   EXPECT_TRUE(mentions(decode_error<tenant>(overlong), "admins is not a canonical varint"));
+}
+
+TEST(record_codec_layout, a_version_1_tenant_still_loads_with_the_default_policy) {
+  // As written before write-back policies: no policy bytes after the EHR kind.
+  const std::string v1(
+    "\x01\x01t\x01T\x01"
+    "a\x00\x01\x01"
+    "a\x01"
+    "a\x00",
+    14);
+  const auto loaded = must(decode_tenant(v1));
+  EXPECT_EQ(loaded.id.str(), "t");
+  EXPECT_EQ(loaded.write_back, write_back_policy{});
+  EXPECT_TRUE(mentions(decode_error<tenant>(v1 + std::string("\x01", 1)), "trailing bytes"));
+}
+
+TEST(record_codec_layout, a_stored_policy_with_a_bad_coding_is_refused) {
+  auto sample = tenant_samples().front();
+  sample.write_back.codes.type.system = "no scheme";  // as no domain rule would let through
+  EXPECT_TRUE(
+    mentions(decode_error<tenant>(encode_record(sample)), "audit_event_codes.type.system"))
+    << decode_error<tenant>(encode_record(sample)).message;
 }
 
 TEST(record_codec_layout, visit_info_bytes_are_as_documented) {

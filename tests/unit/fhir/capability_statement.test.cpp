@@ -228,14 +228,14 @@ TEST(capability_statement, plan_notes_say_what_is_not_written) {
 TEST(capability_statement, plan_only_writes_what_is_wanted) {
   auto parsed = parse_capability_statement(hapi_like);
   ASSERT_TRUE(parsed);
-  const auto plan =
-    plan_write_back(*parsed, {.audit_events = false, .encounters = true, .appointments = false});
+  const auto plan = plan_write_back(
+    *parsed, {.writes = {.audit_events = false, .encounters = true, .appointments = false}});
   EXPECT_EQ(plan.audit_events, audit_event_strategy::unsupported);
   EXPECT_EQ(plan.targets, (domain::write_back_targets{false, true, false}));
   EXPECT_TRUE(plan.notes.empty());  // nothing wanted is missing
 
   write_back_support nothing;
-  const auto none = plan_write_back(nothing, {false, false, false});
+  const auto none = plan_write_back(nothing, {.writes = {false, false, false}});
   EXPECT_TRUE(none.notes.empty());
   EXPECT_EQ(none.targets, (domain::write_back_targets{false, false, false}));
 }

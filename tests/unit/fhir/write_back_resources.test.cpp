@@ -143,7 +143,7 @@ TEST(write_back_resources, audit_event_of_device_tests_and_configured_codes) {
   item.encounter.reset();
   item.appointment.reset();
   item.check = domain::write_back_device_check{true, true, true};
-  audit_event_codes codes;
+  domain::audit_event_codes codes;
   codes.type = {"urn:ehr:audit", "VV", ""};
   auto ok = parse(audit_event_json(item, codes, "obs", false));
   EXPECT_EQ(ok.at("outcome"), "0");

@@ -93,6 +93,28 @@ TEST_F(outbox_store, delivered_dead_lettered_and_redriven_entries_move_atomicall
     read_dead_letters(*store_, id<tenant_id>("t-1"), id<endpoint_id>("ep"), 100)->empty());
 }
 
+TEST_F(outbox_store, dead_letters_are_read_in_pages_by_key) {
+  ASSERT_TRUE(store_->write(visit_ops("t-1", "ep", "v-1")));
+  auto page = read_outbox(*store_, id<tenant_id>("t-1"), id<endpoint_id>("ep"), {}, 100);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->items.size(), 3u);
+  for (const auto& item : page->items)
+    ASSERT_TRUE(store_->write(dead_letter_ops({item, "HTTP 422", 1, at(9)})));
+  auto first = read_dead_letters(*store_, id<tenant_id>("t-1"), id<endpoint_id>("ep"), 2);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ(first->at(0).item, page->items[0]);
+  EXPECT_EQ(first->at(1).item, page->items[1]);
+  auto rest = read_dead_letters(*store_, id<tenant_id>("t-1"), id<endpoint_id>("ep"), 2,
+                                outbox_key(first->back().item));
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ(rest->front().item, page->items[2]);
+  EXPECT_TRUE(read_dead_letters(*store_, id<tenant_id>("t-1"), id<endpoint_id>("ep"), 2,
+                                outbox_key(rest->back().item))
+                ->empty());
+}
+
 TEST_F(outbox_store, reports_undecodable_entries_without_stopping) {
   ASSERT_TRUE(store_->write(visit_ops("t-1", "ep", "v-1")));
   ASSERT_TRUE(store_->put(column::outbox, keys::outbox("t-1", "ep", "v-0", 1), "\x01junk"));
