@@ -212,14 +212,13 @@ void check_capabilities(endpoint_actor* self) {
 void on_endpoints(endpoint_actor* self, const std::vector<domain::fhir_endpoint>& all) {
   auto& st = self->state;
   st.setup_running = false;
-  auto found =
-    std::find_if(all.begin(), all.end(), [&](const auto& e) { return e.id == st.endpoint; });
-  const auto* revision = found == all.end() ? nullptr : domain::in_force(*found);
+  const auto* found = domain::find_endpoint(all, st.endpoint);
+  const auto* revision = found == nullptr ? nullptr : domain::in_force(*found);
   if (revision == nullptr) {
     st.target.reset();
     st.plan.reset();
-    st.setup_problem = found == all.end() ? "the endpoint no longer exists"
-                                          : "the endpoint has no approved revision";
+    st.setup_problem =
+      found == nullptr ? "the endpoint no longer exists" : "the endpoint has no approved revision";
     retry_setup_later(self);
     return;
   }

@@ -147,6 +147,13 @@ const endpoint_revision* latest(const fhir_endpoint& endpoint) noexcept {
   return endpoint.revisions.empty() ? nullptr : &endpoint.revisions.back();
 }
 
+const fhir_endpoint* find_endpoint(const std::vector<fhir_endpoint>& endpoints,
+                                   const endpoint_id& id) noexcept {
+  for (const auto& e : endpoints)
+    if (e.id == id) return &e;
+  return nullptr;
+}
+
 const endpoint_revision* find_revision(const fhir_endpoint& endpoint,
                                        revision_number number) noexcept {
   for (const auto& r : endpoint.revisions)

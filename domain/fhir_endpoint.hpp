@@ -106,6 +106,10 @@ struct fhir_endpoint {
 /// The newest revision, or nullptr for an endpoint without revisions.
 [[nodiscard]] const endpoint_revision* latest(const fhir_endpoint& endpoint) noexcept;
 
+/// The endpoint `id` among `endpoints`, or nullptr.
+[[nodiscard]] const fhir_endpoint* find_endpoint(const std::vector<fhir_endpoint>& endpoints,
+                                                 const endpoint_id& id) noexcept;
+
 /// Revision `number`, or nullptr.
 [[nodiscard]] const endpoint_revision* find_revision(const fhir_endpoint& endpoint,
                                                      revision_number number) noexcept;

@@ -113,9 +113,8 @@ void add_endpoint_routes(router& routes, actors::runtime& runtime,
             t.id, [respond, t, id = *endpoint, number = *revision, public_url,
                    missing](domain::result<std::vector<domain::fhir_endpoint>> all) {
               if (!all) return respond(error_response(all.err()));
-              auto e =
-                std::find_if(all->begin(), all->end(), [&](const auto& x) { return x.id == id; });
-              if (e == all->end()) return respond(missing());
+              const auto* e = domain::find_endpoint(*all, id);
+              if (e == nullptr) return respond(missing());
               auto records = domain::make_integration_records(t, *e, number, public_url());
               if (!records) return respond(error_response(records.err()));
               boost::json::array items;

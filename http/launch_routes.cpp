@@ -293,9 +293,8 @@ void start_launch(actors::runtime& runtime, const smart_services& s, const reque
         t->id, [s, copy, respond, kind, query, endpoint_id, binding,
                 tenant = *t](domain::result<std::vector<domain::fhir_endpoint>> all) {
           if (!all) return respond(failure(copy, 503, "unavailable", all.err().message));
-          auto found = std::find_if(all->begin(), all->end(),
-                                    [&](const auto& e) { return e.id == endpoint_id; });
-          if (found == all->end())
+          const auto* found = domain::find_endpoint(*all, endpoint_id);
+          if (found == nullptr)
             return respond(
               failure(copy, 404, "tenant_config_not_found",
                       "tenant configuration not found (no endpoint " + endpoint_id.str() + ")"));

@@ -139,9 +139,8 @@ void start_validation(actors::runtime& runtime, const smart_services& s, const r
     tenant.id, [&runtime, s, respond, tenant, approver, endpoint, revision,
                 binding = *binding](domain::result<std::vector<domain::fhir_endpoint>> all) {
       if (!all) return respond(error_response(all.err()));
-      auto found = std::find_if(all->begin(), all->end(),
-                                [&](const domain::fhir_endpoint& e) { return e.id == endpoint; });
-      if (found == all->end())
+      const auto* found = domain::find_endpoint(*all, endpoint);
+      if (found == nullptr)
         return respond(error_response(404, "not_found", "no such endpoint revision"));
       const auto* rev = domain::find_revision(*found, revision);
       if (rev == nullptr)

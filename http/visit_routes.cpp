@@ -178,9 +178,8 @@ void add_visit_routes(router& routes, actors::runtime& runtime,
         runtime.list_endpoints(t.id, [&runtime, respond, info = *info, by = s.account](
                                        domain::result<std::vector<domain::fhir_endpoint>> all) {
           if (!all) return respond(error_response(all.err()));
-          auto e = std::find_if(all->begin(), all->end(),
-                                [&](const auto& x) { return x.id == info.endpoint; });
-          if (e == all->end())
+          const auto* e = domain::find_endpoint(*all, info.endpoint);
+          if (e == nullptr)
             return respond(error_response(400, "invalid_field", "endpoint: no such endpoint"));
           if (domain::in_force(*e) == nullptr)
             return respond(error_response(

@@ -94,20 +94,21 @@ void with_endpoint(actors::runtime& runtime, request& req, const responder& resp
                                       const domain::endpoint_id&)>
                      next) {
   auto endpoint = domain::endpoint_id::parse(req.path_params["endpoint_id"]);
-  with_tenant_member(
-    runtime, req, respond, state_changing,
-    [&runtime, respond, endpoint, next = std::move(next)](const actors::session_info& s,
-                                                          const domain::tenant& t) {
-      if (!endpoint) return respond(error_response(404, "not_found", "no such endpoint"));
-      // Only endpoints the tenant has: an unknown id must not spawn an actor.
-      runtime.list_endpoints(t.id, [respond, s, t, id = *endpoint,
-                                    next](domain::result<std::vector<domain::fhir_endpoint>> all) {
-        if (!all) return respond(error_response(all.err()));
-        if (std::none_of(all->begin(), all->end(), [&](const auto& e) { return e.id == id; }))
-          return respond(error_response(404, "not_found", "no such endpoint"));
-        next(s, t, id);
-      });
-    });
+  with_tenant_member(runtime, req, respond, state_changing,
+                     [&runtime, respond, endpoint, next = std::move(next)](
+                       const actors::session_info& s, const domain::tenant& t) {
+                       if (!endpoint)
+                         return respond(error_response(404, "not_found", "no such endpoint"));
+                       // Only endpoints the tenant has: an unknown id must not spawn an actor.
+                       runtime.list_endpoints(
+                         t.id, [respond, s, t, id = *endpoint,
+                                next](domain::result<std::vector<domain::fhir_endpoint>> all) {
+                           if (!all) return respond(error_response(all.err()));
+                           if (domain::find_endpoint(*all, id) == nullptr)
+                             return respond(error_response(404, "not_found", "no such endpoint"));
+                           next(s, t, id);
+                         });
+                     });
 }
 
 bool loopback(std::string_view address) {

@@ -240,6 +240,16 @@ TEST_F(approval, endpoint_of_another_tenant_is_refused) {
   EXPECT_EQ(refused(submit(ep_, other, aid("adm"), rev(1), t0)), errc::invalid_argument);
 }
 
+TEST_F(approval, find_endpoint_finds_by_id_among_the_tenants_endpoints) {
+  auto other = create_endpoint(t_, aid("adm"), make_id<endpoint_id>("ep2"), settings(), t0).value();
+  const std::vector<fhir_endpoint> all{ep_, other};
+  ASSERT_NE(find_endpoint(all, make_id<endpoint_id>("ep2")), nullptr);
+  EXPECT_EQ(find_endpoint(all, make_id<endpoint_id>("ep2")), &all[1]);
+  EXPECT_EQ(find_endpoint(all, make_id<endpoint_id>("ep1")), &all[0]);
+  EXPECT_EQ(find_endpoint(all, make_id<endpoint_id>("ep3")), nullptr);
+  EXPECT_EQ(find_endpoint({}, make_id<endpoint_id>("ep1")), nullptr);
+}
+
 TEST(approval_oracle, admin_alone_approves_without_validation) {
   tenant t = make_test_tenant(ehr_kind::oracle_health);
   auto ep = create_endpoint(t, aid("adm"), make_id<endpoint_id>("ep"), settings(), t0).value();
