@@ -79,6 +79,17 @@ struct endpoint_state {
   std::uint64_t setup_generation = 0;
 
   std::map<domain::visit_id, visit_queue> queues;
+  /// Per visit, the highest seq finished (delivered or dead-lettered) lately, and when. A push
+  /// can arrive after its item was already read from the store and finished (the store read
+  /// came between the durable append and the push): such a push is dropped rather than
+  /// delivered twice. A visit's items finish in seq order, so one mark per visit suffices; a
+  /// push comes right after its append, so marks older than `finished_mark_lifetime` go.
+  struct finished_mark {
+    std::uint64_t seq = 0;
+    domain::timestamp at{};
+  };
+  std::map<domain::visit_id, finished_mark> recently_finished;
+  domain::timestamp marks_pruned_at{};
   std::size_t held = 0;
   bool more_in_store = false;
   std::uint64_t in_flight = 0;
@@ -141,6 +152,26 @@ void schedule_tick(endpoint_actor* self, domain::timestamp at) {
 }
 
 // -- holding items -----------------------------------------------------------------------------
+
+constexpr auto finished_mark_lifetime = std::chrono::minutes{1};
+
+/// Notes that `visit`'s item `seq` is finished (see `recently_finished`).
+void mark_finished(endpoint_state& st, const domain::visit_id& visit, std::uint64_t seq) {
+  auto now = now_of(st);
+  auto& mark = st.recently_finished[visit];
+  mark.seq = std::max(mark.seq, seq);
+  mark.at = now;
+  if (now - st.marks_pruned_at < finished_mark_lifetime) return;
+  st.marks_pruned_at = now;
+  std::erase_if(st.recently_finished,
+                [&](const auto& entry) { return now - entry.second.at > finished_mark_lifetime; });
+}
+
+/// A pushed item already finished after a store read got it first.
+bool finished_already(const endpoint_state& st, const domain::write_back_item& item) {
+  auto mark = st.recently_finished.find(item.visit);
+  return mark != st.recently_finished.end() && item.seq <= mark->second.seq;
+}
 
 void hold(endpoint_state& st, domain::write_back_item item) {
   if (st.held >= st.args->options.max_in_memory) {
@@ -317,6 +348,7 @@ bool finish_item(endpoint_actor* self, visit_queue& q, const domain::visit_id& v
                  item_iterator which) {
   auto& st = self->state;
   auto op = storage::delivered_op(which->second.item);
+  mark_finished(st, visit, which->second.item.seq);
   q.items.erase(which);
   --st.held;
   q.busy = false;
@@ -380,6 +412,7 @@ void dead_letter(endpoint_actor* self, const domain::visit_id& visit, visit_queu
       pump(self);
       return;
     }
+    mark_finished(st, visit, seq);
     q->second.items.erase(item);
     --st.held;
     ++st.dead_letters;
@@ -578,8 +611,11 @@ caf::behavior endpoint_behavior(endpoint_actor* self, domain::tenant_id tenant,
   return {
     [self](wb_items_atom, std::vector<domain::write_back_item>& items) {
       auto& st = self->state;
+      // Beyond memory they are read from the store later; re-driven letters and store reads
+      // bypass the marks (the store is the truth once no erase is pending).
       if (!st.more_in_store)
-        for (auto& item : items) hold(st, std::move(item));
+        for (auto& item : items)
+          if (!finished_already(st, item)) hold(st, std::move(item));
       pump(self);
     },
     [self](wb_attach_atom, const directory& dir) {

@@ -637,6 +637,27 @@ TEST_F(write_back_test, a_backlog_larger_than_memory_is_read_from_the_store_as_m
   EXPECT_TRUE(eventually([&] { return outbox().empty(); })) << outbox().size() << " left";
 }
 
+TEST_F(write_back_test,
+       a_push_arriving_after_its_item_was_read_from_the_store_and_delivered_is_dropped) {
+  // A visit actor pushes its items right after the durable append; a store read in between
+  // (at start, or as memory drains) may get them first. The late push must not deliver again.
+  visit_driver v{*journal_, "v-a"};
+  const auto& script = visit_driver::full_script();
+  std::vector<std::vector<domain::write_back_item>> appends{v.run(script[0]), v.run(script[1])};
+  start();  // the store read finds every item
+  auto s =
+    wait_status([&](const write_back_status& st) { return st.delivered == v.items().size(); });
+  ASSERT_TRUE(eventually([&] { return outbox().empty(); }));
+  for (auto& items : appends) push(std::move(items));  // the late pushes
+  // A later item of the same visit is still delivered: the pushes were looked at, not lost.
+  auto later = v.run(script[2]);  // the patient's device test
+  ASSERT_EQ(later.size(), 1u);
+  push(later);
+  s = wait_status([&](const write_back_status& st) { return st.delivered == v.items().size(); });
+  EXPECT_EQ(s.pending, 0u);
+  expect_each_write_delivered_once(v.items());
+}
+
 TEST_F(write_back_test, writes_the_ehr_does_not_allow_are_skipped_without_holding_up_the_visit) {
   // Appointment is listed but cannot be updated: the patient's lobby entry has nothing to write.
   auto support = full_support();
