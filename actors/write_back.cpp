@@ -2,6 +2,7 @@
 
 #include "actors/journal_ack.hpp"
 #include "actors/tenant_actor.hpp"
+#include "domain/time_format.hpp"
 #include "storage/journal.hpp"
 #include "storage/outbox.hpp"
 #include "storage/store.hpp"
@@ -675,28 +676,102 @@ caf::behavior endpoint_behavior(endpoint_actor* self, domain::tenant_id tenant,
 
 // -- the hub -----------------------------------------------------------------------------------
 
+using endpoint_key = std::pair<domain::tenant_id, domain::endpoint_id>;
+
+/// An endpoint actor that failed: how often lately, and until when it waits to be started again.
+struct restart_state {
+  std::uint32_t failures = 0;
+  domain::timestamp spawned_at{};
+  std::optional<domain::timestamp> resume_at;
+};
+
+/// A failure after this long alive counts as the first again.
+constexpr auto failures_forgotten_after = std::chrono::minutes{1};
+/// The longest wait before a failing endpoint actor is started again.
+constexpr auto max_restart_delay = std::chrono::minutes{1};
+
 struct hub_state {
   hub_state() = default;
 
   std::shared_ptr<const write_back_args> args;  // shared with the endpoint actors
   directory dir;
-  std::map<std::pair<domain::tenant_id, domain::endpoint_id>, caf::actor> endpoints;
+  std::map<endpoint_key, caf::actor> endpoints;
+  /// Endpoints whose actor failed at least once (not erased: bounded by the endpoints).
+  std::map<endpoint_key, restart_state> restarts;
 
   static inline const char* name = "visitd.write_back_hub";
 };
 
 using hub_pointer = write_back_hub::stateful_pointer<hub_state>;
 
-caf::actor& endpoint_of(hub_pointer self, const domain::tenant_id& tenant,
+domain::timestamp hub_now(hub_pointer self) {
+  const auto& clock = self->state.args->clock;
+  return clock ? clock() : wall_clock_now();
+}
+
+/// The endpoint's actor, spawned on first need; nullptr while one that keeps failing waits to be
+/// started again (its outbox is durable: the new one reads what arrived meanwhile).
+caf::actor* endpoint_of(hub_pointer self, const domain::tenant_id& tenant,
                         const domain::endpoint_id& endpoint) {
   auto& st = self->state;
   auto key = std::pair{tenant, endpoint};
   auto found = st.endpoints.find(key);
-  if (found != st.endpoints.end()) return found->second;
+  if (found != st.endpoints.end()) return &found->second;
+  auto restart = st.restarts.find(key);
+  if (restart != st.restarts.end()) {
+    auto& r = restart->second;
+    if (r.resume_at && hub_now(self) < *r.resume_at) return nullptr;
+    r.resume_at.reset();
+    r.spawned_at = hub_now(self);
+  }
   // Linked: the hub's exit takes them with it, and one that fails is restarted by the hub's exit
   // handler (its outbox is durable, so the new one resumes where it stopped).
   auto spawned = self->spawn<caf::linked>(endpoint_behavior, tenant, endpoint, st.args, st.dir);
-  return st.endpoints.emplace(std::move(key), std::move(spawned)).first->second;
+  return &st.endpoints.emplace(std::move(key), std::move(spawned)).first->second;
+}
+
+/// The status of an endpoint whose actor waits to be restarted.
+write_back_status restarting_status(hub_pointer self, const endpoint_key& key) {
+  const auto& r = self->state.restarts.at(key);
+  write_back_status s;
+  s.tenant = key.first;
+  s.endpoint = key.second;
+  s.blocked = "write-back failed " + std::to_string(r.failures) +
+              " times in a row and restarts at " +
+              (r.resume_at ? domain::format_rfc3339(*r.resume_at) : std::string{"once asked"}) +
+              " (see the server log)";
+  auto n = storage::count_dead_letters(*self->state.args->store, key.first, key.second);
+  s.dead_letters = n ? *n : 0;
+  s.breaker = "closed";
+  return s;
+}
+
+/// An endpoint actor failed: started again at once the first time, then after 1, 2, 4 … up to
+/// 60 s while it keeps failing, so a failure that repeats (a bug meeting one stored item, say)
+/// cannot spin the CPU and flood the log.
+void on_endpoint_failure(hub_pointer self, const endpoint_key& key, const caf::error& reason) {
+  auto now = hub_now(self);
+  auto& r = self->state.restarts[key];
+  if (now - r.spawned_at > failures_forgotten_after) r.failures = 0;
+  ++r.failures;
+  const auto why = self->system().render(reason);
+  if (r.failures == 1) {
+    spdlog::error("write-back {}/{}: the endpoint actor failed ({}); restarting it",
+                  key.first.str(), key.second.str(), why);
+    endpoint_of(self, key.first, key.second);
+    return;
+  }
+  auto delay = std::min<domain::duration>(
+    std::chrono::seconds{1} * (1U << std::min<std::uint32_t>(r.failures - 2, 6)),
+    max_restart_delay);
+  r.resume_at = now + delay;
+  spdlog::error(
+    "write-back {}/{}: the endpoint actor failed again ({}; {} times in a row); restarting it "
+    "in {} s",
+    key.first.str(), key.second.str(), why, r.failures,
+    std::chrono::duration_cast<std::chrono::seconds>(delay).count());
+  self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(delay),
+                     wb_refresh_atom::value, key.first, key.second);
 }
 
 /// Asks an endpoint actor on a requester's behalf and answers with its reply (or error).
@@ -713,11 +788,15 @@ caf::typed_response_promise<Reply> forward(hub_pointer self, const caf::actor& t
 void list_statuses(hub_pointer self,
                    caf::typed_response_promise<std::vector<write_back_status>> rp) {
   auto& st = self->state;
+  auto out = std::make_shared<std::vector<write_back_status>>();
+  auto now = hub_now(self);
+  for (const auto& [key, r] : st.restarts)
+    if (r.resume_at && now < *r.resume_at && !st.endpoints.contains(key))
+      out->push_back(restarting_status(self, key));
   if (st.endpoints.empty()) {
-    rp.deliver(std::vector<write_back_status>{});
+    rp.deliver(std::move(*out));
     return;
   }
-  auto out = std::make_shared<std::vector<write_back_status>>();
   auto remaining = std::make_shared<std::size_t>(st.endpoints.size());
   for (auto& [key, actor] : st.endpoints) {
     self->request(actor, st.args->options.request_timeout, wb_status_atom::value)
@@ -749,9 +828,7 @@ write_back_hub spawn_write_back_hub(caf::actor_system& system, write_back_args a
       }
       auto key = failed->first;
       endpoints.erase(failed);
-      spdlog::error("write-back {}/{}: the endpoint actor failed ({}); restarting it",
-                    key.first.str(), key.second.str(), self->system().render(msg.reason));
-      endpoint_of(self, key.first, key.second);
+      on_endpoint_failure(self, key, msg.reason);
     });
     if (st.args->resume_stored) {
       auto stored = storage::outbox_endpoints(*st.args->store);
@@ -763,16 +840,19 @@ write_back_hub spawn_write_back_hub(caf::actor_system& system, write_back_args a
     return {
       [self](wb_items_atom atom, std::vector<domain::write_back_item>& items) {
         if (items.empty()) return;
-        auto& to = endpoint_of(self, items.front().tenant, items.front().endpoint);
-        caf::anon_send(to, atom, std::move(items));
+        // While the endpoint's actor waits to be restarted, its items wait in the store.
+        if (auto* to = endpoint_of(self, items.front().tenant, items.front().endpoint))
+          caf::anon_send(*to, atom, std::move(items));
       },
       [self](wb_attach_atom atom, const directory& dir) {
         self->state.dir = dir;
         for (auto& [key, actor] : self->state.endpoints) caf::anon_send(actor, atom, dir);
       },
       [self](wb_status_atom atom, const domain::tenant_id& tenant,
-             const domain::endpoint_id& endpoint) {
-        return forward<write_back_status>(self, endpoint_of(self, tenant, endpoint), atom);
+             const domain::endpoint_id& endpoint) -> caf::result<write_back_status> {
+        auto* to = endpoint_of(self, tenant, endpoint);
+        if (to == nullptr) return restarting_status(self, {tenant, endpoint});
+        return forward<write_back_status>(self, *to, atom);
       },
       [self](wb_list_atom) {
         auto rp = self->make_response_promise<std::vector<write_back_status>>();
@@ -780,18 +860,30 @@ write_back_hub spawn_write_back_hub(caf::actor_system& system, write_back_args a
         return rp;
       },
       [self](wb_dead_atom atom, const domain::tenant_id& tenant,
-             const domain::endpoint_id& endpoint, std::uint64_t limit) {
-        return forward<std::vector<domain::dead_letter>>(self, endpoint_of(self, tenant, endpoint),
-                                                         atom, limit);
+             const domain::endpoint_id& endpoint,
+             std::uint64_t limit) -> caf::result<std::vector<domain::dead_letter>> {
+        auto* to = endpoint_of(self, tenant, endpoint);
+        if (to == nullptr) {  // the store has them all the same
+          auto letters =
+            storage::read_dead_letters(*self->state.args->store, tenant, endpoint, limit);
+          if (!letters) return to_caf_error(letters.err());
+          return std::move(*letters);
+        }
+        return forward<std::vector<domain::dead_letter>>(self, *to, atom, limit);
       },
       [self](wb_redrive_atom atom, const domain::tenant_id& tenant,
-             const domain::endpoint_id& endpoint) {
+             const domain::endpoint_id& endpoint) -> caf::result<std::uint64_t> {
+        auto* to = endpoint_of(self, tenant, endpoint);
+        if (to == nullptr)
+          return to_caf_error(domain::errc::unavailable,
+                              restarting_status(self, {tenant, endpoint}).blocked);
         // Longer than a request: the re-drive is a journal write of every dead letter.
-        return forward<std::uint64_t>(self, endpoint_of(self, tenant, endpoint), atom);
+        return forward<std::uint64_t>(self, *to, atom);
       },
       [self](wb_refresh_atom atom, const domain::tenant_id& tenant,
              const domain::endpoint_id& endpoint) {
-        caf::anon_send(endpoint_of(self, tenant, endpoint), atom);
+        // Also the restart timer's message: a waiting endpoint's actor starts here.
+        if (auto* to = endpoint_of(self, tenant, endpoint)) caf::anon_send(*to, atom);
       },
       [self](wb_refresh_atom atom, const domain::tenant_id& tenant) {
         // Endpoint actors not running read the policy when they start.

@@ -995,6 +995,46 @@ TEST_F(write_back_test, an_item_re_driven_while_a_later_one_of_its_visit_is_in_f
   EXPECT_TRUE(eventually([&] { return outbox().empty(); })) << outbox().size() << " left";
 }
 
+TEST_F(write_back_test, an_endpoint_actor_that_keeps_failing_is_restarted_with_growing_waits) {
+  // Every delivery throws inside the endpoint actor (as a bug meeting one stored item would):
+  // the first failure restarts it at once, the next ones after 1 s, 2 s, … Without the waits it
+  // would restart and fail as fast as it can.
+  auto failing = std::make_shared<std::atomic<bool>>(true);
+  ehr_->set_policy([=](const domain::write_back_item&, domain::fhir_write,
+                       std::size_t) -> std::optional<fhir::delivery_outcome> {
+    if (*failing) throw std::runtime_error("a bug meets an item");
+    return delivered();
+  });
+  visit_driver v{*journal_, "v-a"};
+  auto items = v.run(visit_driver::full_script()[0]);
+  start();
+  push(items);
+  // The second failure makes it wait: the status says so, and the store still lists what waits.
+  auto s = wait_status([](const write_back_status& st) {
+    return st.blocked.find("restarts at") != std::string::npos;
+  });
+  EXPECT_NE(s.blocked.find("2 times in a row"), std::string::npos) << s.blocked;
+  auto listed = ask<std::vector<write_back_status>>(hub_, wb_list_atom::value);
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->size(), 1u) << "a waiting endpoint is still listed (for /metrics)";
+  EXPECT_FALSE(listed->front().blocked.empty());
+  auto redrive = ask<std::uint64_t>(hub_, wb_redrive_atom::value, id<domain::tenant_id>("t-1"),
+                                    id<domain::endpoint_id>("ep-1"));
+  ASSERT_FALSE(redrive);
+  EXPECT_EQ(redrive.err().code, domain::errc::unavailable);
+  EXPECT_EQ(outbox().size(), 1u);
+
+  // Over the next 1.5 s: one more restart at most (after 1 s), not hundreds.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_LE(ehr_->calls().size(), 3u);
+
+  // Fixed: the next restart (at most 2 s away) delivers it.
+  *failing = false;
+  s = wait_status([](const write_back_status& st) { return st.delivered == 1; });
+  EXPECT_EQ(s.blocked, "");
+  EXPECT_TRUE(eventually([&] { return outbox().empty(); }));
+}
+
 // -- blocked endpoints -------------------------------------------------------------------------
 
 TEST_F(write_back_test, a_public_client_endpoint_is_blocked_and_nothing_is_delivered) {
