@@ -459,6 +459,28 @@ protected:
     caf::anon_send(hub_, wb_attach_atom::value, directory_);
   }
 
+  /// `by` sets tenant t-1's write-back policy through its tenant actor; on success the hub is
+  /// told, as the runtime does. The tenant after the change, or the refusal.
+  domain::result<domain::tenant> set_tenant_policy(const domain::write_back_policy& policy,
+                                                   std::string_view by = "admin-1") {
+    auto handles =
+      ask<tenant_handles>(directory_, dir_tenant_atom::value, id<domain::tenant_id>("t-1"));
+    if (!handles) return std::move(handles).err();
+    auto changed = ask<domain::tenant>(
+      handles->tenant,
+      tenant_command{tenant_change::set_write_back{id<domain::account_id>(by), policy}});
+    if (changed) caf::anon_send(hub_, wb_refresh_atom::value, id<domain::tenant_id>("t-1"));
+    return changed;
+  }
+
+  /// Tenant t-1 as its actor has it now.
+  domain::result<domain::tenant> current_tenant() {
+    auto handles =
+      ask<tenant_handles>(directory_, dir_tenant_atom::value, id<domain::tenant_id>("t-1"));
+    if (!handles) return std::move(handles).err();
+    return ask<domain::tenant>(handles->tenant, get_tenant_atom::value);
+  }
+
   void push(std::vector<domain::write_back_item> items) {
     caf::anon_send(hub_, wb_items_atom::value, std::move(items));
   }
@@ -688,18 +710,12 @@ TEST_F(write_back_test, the_tenants_policy_within_the_boxs_allowance_decides_wri
   // AuditEvents: only AuditEvents are written, with the tenant's codes.
   options_.allowed.encounters = false;
   start();
-  auto handles =
-    ask<tenant_handles>(directory_, dir_tenant_atom::value, id<domain::tenant_id>("t-1"));
-  ASSERT_TRUE(handles) << handles.err().message;
   domain::write_back_policy policy;
   policy.writes.appointments = false;
   policy.codes.connected = {"urn:oid:1.2.3", "VV-IN", "Joined video visit"};
-  auto changed = ask<domain::tenant>(
-    handles->tenant,
-    tenant_command{tenant_change::set_write_back{id<domain::account_id>("admin-1"), policy}});
+  auto changed = set_tenant_policy(policy);
   ASSERT_TRUE(changed) << changed.err().message;
   EXPECT_EQ(changed->write_back, policy);
-  caf::anon_send(hub_, wb_refresh_atom::value, id<domain::tenant_id>("t-1"));
 
   visit_driver v{*journal_, "v-a"};
   const auto& script = visit_driver::full_script();
@@ -714,11 +730,8 @@ TEST_F(write_back_test, the_tenants_policy_within_the_boxs_allowance_decides_wri
   for (const auto& c : ehr_->calls()) EXPECT_EQ(c.codes.connected.code, "VV-IN");
 
   // Back to the defaults: the next items get every write the box allows, with DICOM codes.
-  auto restored = ask<domain::tenant>(
-    handles->tenant, tenant_command{tenant_change::set_write_back{id<domain::account_id>("admin-1"),
-                                                                  domain::write_back_policy{}}});
+  auto restored = set_tenant_policy(domain::write_back_policy{});
   ASSERT_TRUE(restored) << restored.err().message;
-  caf::anon_send(hub_, wb_refresh_atom::value, id<domain::tenant_id>("t-1"));
   s = wait_status(
     [&](const write_back_status& st) { return st.plan && st.plan->targets.appointments; });
   EXPECT_EQ(s.plan->codes, domain::audit_event_codes{});
@@ -745,15 +758,9 @@ TEST_F(write_back_test, a_plan_changed_mid_item_neither_skips_nor_repeats_a_writ
   push(items);
   ASSERT_TRUE(eventually([&] { return ehr_->held() == 1; }));
 
-  auto handles =
-    ask<tenant_handles>(directory_, dir_tenant_atom::value, id<domain::tenant_id>("t-1"));
-  ASSERT_TRUE(handles) << handles.err().message;
   domain::write_back_policy no_audit;
   no_audit.writes.audit_events = false;
-  ASSERT_TRUE(ask<domain::tenant>(
-    handles->tenant,
-    tenant_command{tenant_change::set_write_back{id<domain::account_id>("admin-1"), no_audit}}));
-  caf::anon_send(hub_, wb_refresh_atom::value, id<domain::tenant_id>("t-1"));
+  ASSERT_TRUE(set_tenant_policy(no_audit));
   ASSERT_TRUE(eventually([&] {
     auto s = status();
     return s.plan && !s.plan->targets.audit_events;
@@ -770,24 +777,18 @@ TEST_F(write_back_test, a_plan_changed_mid_item_neither_skips_nor_repeats_a_writ
 
 TEST_F(write_back_test, only_an_admin_sets_the_policy_and_a_bad_coding_changes_nothing) {
   start();
-  auto handles =
-    ask<tenant_handles>(directory_, dir_tenant_atom::value, id<domain::tenant_id>("t-1"));
-  ASSERT_TRUE(handles) << handles.err().message;
   domain::write_back_policy policy;
   policy.writes.encounters = false;
-  auto by_approver = ask<domain::tenant>(
-    handles->tenant,
-    tenant_command{tenant_change::set_write_back{id<domain::account_id>("approver-1"), policy}});
+  auto by_approver = set_tenant_policy(policy, "approver-1");
   ASSERT_FALSE(by_approver);
   EXPECT_EQ(by_approver.err().code, domain::errc::forbidden);
   policy.codes.type.system = "not a uri";
-  auto bad = ask<domain::tenant>(handles->tenant, tenant_command{tenant_change::set_write_back{
-                                                    id<domain::account_id>("admin-1"), policy}});
+  auto bad = set_tenant_policy(policy);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.err().code, domain::errc::invalid_argument);
   EXPECT_NE(bad.err().message.find("audit_event_codes.type.system"), std::string::npos)
     << bad.err().message;
-  auto now = ask<domain::tenant>(handles->tenant, get_tenant_atom::value);
+  auto now = current_tenant();
   ASSERT_TRUE(now);
   EXPECT_EQ(now->write_back, domain::write_back_policy{});
 }
