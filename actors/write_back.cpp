@@ -119,8 +119,19 @@ struct endpoint_state {
 
 using endpoint_actor = caf::stateful_actor<endpoint_state>;
 
+domain::timestamp now_of(const write_back_args& args) {
+  return args.clock ? args.clock() : wall_clock_now();
+}
+
 domain::timestamp now_of(const endpoint_state& st) {
-  return st.args->clock ? st.args->clock() : wall_clock_now();
+  return now_of(*st.args);
+}
+
+/// The endpoint's dead letters in the store (0 when the count fails: it is only shown).
+std::uint64_t stored_dead_letters(const write_back_args& args, const domain::tenant_id& tenant,
+                                  const domain::endpoint_id& endpoint) {
+  auto n = storage::count_dead_letters(*args.store, tenant, endpoint);
+  return n ? *n : 0;
 }
 
 std::string endpoint_name(const endpoint_state& st) {
@@ -211,11 +222,6 @@ void load_from_store(endpoint_actor* self) {
     for (auto& item : page->items) hold(st, std::move(item));
     after = page->next_after;
   } while (!after.empty());
-}
-
-std::uint64_t count_dead_letters(const endpoint_state& st) {
-  auto n = storage::count_dead_letters(*st.args->store, st.tenant, st.endpoint);
-  return n ? *n : 0;
 }
 
 // -- setup: the endpoint and its CapabilityStatement ---------------------------------------------
@@ -607,7 +613,7 @@ caf::behavior endpoint_behavior(endpoint_actor* self, domain::tenant_id tenant,
   st.dir = std::move(dir);
   st.breaker = domain::circuit_breaker{st.args->options.breaker};
   load_from_store(self);
-  st.dead_letters = count_dead_letters(st);
+  st.dead_letters = stored_dead_letters(*st.args, st.tenant, st.endpoint);
   setup(self);
   return {
     [self](wb_items_atom, std::vector<domain::write_back_item>& items) {
@@ -704,11 +710,6 @@ struct hub_state {
 
 using hub_pointer = write_back_hub::stateful_pointer<hub_state>;
 
-domain::timestamp hub_now(hub_pointer self) {
-  const auto& clock = self->state.args->clock;
-  return clock ? clock() : wall_clock_now();
-}
-
 /// The endpoint's actor, spawned on first need; nullptr while one that keeps failing waits to be
 /// started again (its outbox is durable: the new one reads what arrived meanwhile).
 caf::actor* endpoint_of(hub_pointer self, const domain::tenant_id& tenant,
@@ -720,9 +721,9 @@ caf::actor* endpoint_of(hub_pointer self, const domain::tenant_id& tenant,
   auto restart = st.restarts.find(key);
   if (restart != st.restarts.end()) {
     auto& r = restart->second;
-    if (r.resume_at && hub_now(self) < *r.resume_at) return nullptr;
+    if (r.resume_at && now_of(*self->state.args) < *r.resume_at) return nullptr;
     r.resume_at.reset();
-    r.spawned_at = hub_now(self);
+    r.spawned_at = now_of(*self->state.args);
   }
   // Linked: the hub's exit takes them with it, and one that fails is restarted by the hub's exit
   // handler (its outbox is durable, so the new one resumes where it stopped).
@@ -740,8 +741,7 @@ write_back_status restarting_status(hub_pointer self, const endpoint_key& key) {
               " times in a row and restarts at " +
               (r.resume_at ? domain::format_rfc3339(*r.resume_at) : std::string{"once asked"}) +
               " (see the server log)";
-  auto n = storage::count_dead_letters(*self->state.args->store, key.first, key.second);
-  s.dead_letters = n ? *n : 0;
+  s.dead_letters = stored_dead_letters(*self->state.args, key.first, key.second);
   s.breaker = "closed";
   return s;
 }
@@ -750,7 +750,7 @@ write_back_status restarting_status(hub_pointer self, const endpoint_key& key) {
 /// 60 s while it keeps failing, so a failure that repeats (a bug meeting one stored item, say)
 /// cannot spin the CPU and flood the log.
 void on_endpoint_failure(hub_pointer self, const endpoint_key& key, const caf::error& reason) {
-  auto now = hub_now(self);
+  auto now = now_of(*self->state.args);
   auto& r = self->state.restarts[key];
   if (now - r.spawned_at > failures_forgotten_after) r.failures = 0;
   ++r.failures;
@@ -789,7 +789,7 @@ void list_statuses(hub_pointer self,
                    caf::typed_response_promise<std::vector<write_back_status>> rp) {
   auto& st = self->state;
   auto out = std::make_shared<std::vector<write_back_status>>();
-  auto now = hub_now(self);
+  auto now = now_of(*self->state.args);
   for (const auto& [key, r] : st.restarts)
     if (r.resume_at && now < *r.resume_at && !st.endpoints.contains(key))
       out->push_back(restarting_status(self, key));

@@ -29,19 +29,21 @@ boost::json::object coding_json(const coding& c) {
 
 }  // namespace
 
+boost::json::object audit_event_codes_json(const audit_event_codes& codes) {
+  return {{"type", coding_json(codes.type)},
+          {"connected", coding_json(codes.connected)},
+          {"disconnected", coding_json(codes.disconnected)},
+          {"device_test", coding_json(codes.device_test)}};
+}
+
 boost::json::object write_back_policy_json(const write_back_policy& policy) {
   const auto& w = policy.writes;
-  const auto& c = policy.codes;
   return {
     {"writes",
      {{"audit_events", w.audit_events},
       {"encounters", w.encounters},
       {"appointments", w.appointments}}},
-    {"audit_event_codes",
-     {{"type", coding_json(c.type)},
-      {"connected", coding_json(c.connected)},
-      {"disconnected", coding_json(c.disconnected)},
-      {"device_test", coding_json(c.device_test)}}},
+    {"audit_event_codes", audit_event_codes_json(policy.codes)},
   };
 }
 

@@ -18,6 +18,10 @@ namespace visitd::domain {
 /// {"id", "display_name", "region", "status", "admins", "approver", "ehr", "write_back"}
 [[nodiscard]] boost::json::object tenant_json(const tenant& t);
 
+/// {"type", "connected", "disconnected", "device_test"}, each coding {"system", "code",
+/// "display"}.
+[[nodiscard]] boost::json::object audit_event_codes_json(const audit_event_codes& codes);
+
 /// {"writes": {"audit_events", "encounters", "appointments"},
 ///  "audit_event_codes": {"type", "connected", "disconnected", "device_test"}}, each coding
 /// {"system", "code", "display"}: the shape the portal's PUT …/write-back-policy takes too.

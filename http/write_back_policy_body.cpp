@@ -115,4 +115,9 @@ std::variant<domain::write_back_policy, body_error> parse_write_back_policy(std:
   return policy;
 }
 
+std::variant<domain::write_back_policy, body_error> read_write_back_policy(const request& req) {
+  if (auto err = require_json_content_type(req)) return *err;
+  return parse_write_back_policy(req.body);
+}
+
 }  // namespace visitd::http

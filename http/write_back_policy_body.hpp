@@ -25,4 +25,9 @@ namespace visitd::http {
 [[nodiscard]] std::variant<domain::write_back_policy, body_error> parse_write_back_policy(
   std::string_view json);
 
+/// `parse_write_back_policy` of a request's body; first 415 unless it is `application/json`
+/// (as `read_json_object`).
+[[nodiscard]] std::variant<domain::write_back_policy, body_error> read_write_back_policy(
+  const request& req);
+
 }  // namespace visitd::http

@@ -5,7 +5,6 @@
 #include "domain/record_json.hpp"
 #include "domain/time_format.hpp"
 #include "http/errors.hpp"
-#include "http/json_body.hpp"
 #include "http/query_params.hpp"
 #include "http/session_auth.hpp"
 #include "http/write_back_policy_body.hpp"
@@ -63,12 +62,11 @@ json::object status_json(const actors::write_back_status& s) {
   if (s.plan) {
     json::array notes;
     for (const auto& n : s.plan->notes) notes.emplace_back(n);
-    auto codes = domain::write_back_policy_json({s.plan->targets, s.plan->codes});
     out["plan"] = json::object{{"audit_events", fhir::to_string(s.plan->audit_events)},
                                {"writes_audit_events", s.plan->targets.audit_events},
                                {"writes_encounters", s.plan->targets.encounters},
                                {"writes_appointments", s.plan->targets.appointments},
-                               {"audit_event_codes", codes.at("audit_event_codes")},
+                               {"audit_event_codes", domain::audit_event_codes_json(s.plan->codes)},
                                {"notes", std::move(notes)}};
   } else {
     out["plan"] = nullptr;
@@ -186,11 +184,8 @@ void add_write_back_routes(router& routes, actors::runtime& runtime) {
   });
   routes.add("PUT", policy, [&runtime](request& req, const responder& respond) {
     // Read before any asynchronous step: `req` lives only until this handler returns.
-    auto body = std::make_shared<std::variant<domain::write_back_policy, body_error>>(body_error{});
-    if (auto err = require_json_content_type(req))
-      *body = *err;
-    else
-      *body = parse_write_back_policy(req.body);
+    auto body = std::make_shared<std::variant<domain::write_back_policy, body_error>>(
+      read_write_back_policy(req));
     with_tenant_member(
       runtime, req, respond, true,
       [&runtime, respond, body](const actors::session_info& s, const domain::tenant& t) {
