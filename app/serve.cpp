@@ -1,6 +1,7 @@
 #include "app/serve.hpp"
 
 #include "actors/runtime.hpp"
+#include "app/allocator.hpp"
 #include "app/retention_runner.hpp"
 #include "app/routes.hpp"
 #include "auth/secret_key.hpp"
@@ -250,10 +251,10 @@ int serve(const config& settings) {
                       std::chrono::steady_clock::now() - started)
                       .count();
   spdlog::info(
-    "listening url={} data_dir={} durability={} io_threads={} actor_threads={} "
+    "listening url={} data_dir={} durability={} io_threads={} actor_threads={} allocator=\"{}\" "
     "startup_ms={}",
     url, settings.data_dir, storage::to_string(settings.durability), settings.server.io_threads,
-    settings.actor_threads, startup_ms);
+    settings.actor_threads, allocator_name(), startup_ms);
   std::cout << "visitd listening on " << url << "\n"
             << "  health:    " << url << "/healthz   readiness: " << url << "/readyz\n"
             << "  data:      " << fs::absolute(data_dir).lexically_normal().string() << "\n"

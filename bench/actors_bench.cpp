@@ -8,9 +8,13 @@
 //   actors_bench memory N [N ...]     prints bytes_per_visit=<compacted, at the largest N> last
 // throughput: V visits, each driven by its own driver actor with one command in flight (a
 // device-test result: one durable event plus its outbox entry per command), E commands each,
-// through the real journal in sync mode; next to one thread writing raw RocksDB WriteBatches of
-// 64 events (one of each of 64 visits) per fsync, in the same process and directory.
-//   actors_bench throughput V E       prints durable_events_vs_raw_batched=<ratio> last
+// through the real journal in sync mode. Then, alone in the process, two raw baselines of one
+// thread writing RocksDB WriteBatches of 64 events per fsync: the same writes as the actors (each
+// event with its outbox entry, one event of each of 64 visits, round robin over the V visits:
+// the headline), and the journal benchmark's (one 64-byte event of each of 64 visits, the events
+// column only). Medians over ROUNDS rounds (default 3).
+//   actors_bench throughput V E [ROUNDS]  prints durable_events_vs_raw_batched=<ratio to the
+//                                         same-writes baseline> last
 // latency: V visits, each watched by a subscriber actor; an open-loop sender makes R durable
 // events/s (a device of the patient joins, then leaves, and so on) and each subscriber records
 // the time from a command's send to the delivery of its event. 2 s warm-up, 8 s measured.
@@ -20,16 +24,22 @@
 #include "actors/visit_actor.hpp"
 #include "bench_support.hpp"
 #include "domain/visit.hpp"
+#include "domain/write_back.hpp"
 #include "storage/journal.hpp"
 #include "storage/keys.hpp"
 #include "storage/rocksdb_options.hpp"
+#include "storage/visit_log.hpp"
 
 #include <caf/all.hpp>
 #include <rocksdb/db.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/write_batch.h>
 
 #include <malloc.h>
 #include <unistd.h>
+#if defined(VISITD_WITH_JEMALLOC)
+#include <jemalloc/jemalloc.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -118,10 +128,42 @@ struct bench_store {
   std::unique_ptr<storage::journal> journal;
 };
 
-/// Bytes the allocator has handed out and not yet got back (all arenas, mmapped chunks too).
+/// The malloc this benchmark (and visitd) runs on: see visitd_allocator in CMakeLists.txt.
+const char* allocator() {
+#if defined(VISITD_WITH_JEMALLOC)
+  return "jemalloc";
+#else
+  return "glibc";
+#endif
+}
+
+/// Bytes the allocator has handed out and not yet got back (all arenas, large blocks too).
 std::size_t heap_in_use_bytes() {
-  auto info = mallinfo2();
+#if defined(VISITD_WITH_JEMALLOC)
+  // jemalloc's statistics are a snapshot, refreshed by writing "epoch". Bytes in size classes:
+  // what the application holds, rounded up to the class it was served from.
+  std::uint64_t epoch = 1;
+  std::size_t size = sizeof(epoch);
+  (void)mallctl("epoch", &epoch, &size, &epoch, size);
+  std::size_t allocated = 0;
+  size = sizeof(allocated);
+  if (mallctl("stats.allocated", &allocated, &size, nullptr, 0) != 0)
+    die("jemalloc has no statistics (stats.allocated)");
+  return allocated;
+#else
+  auto info = mallinfo2();  // chunk headers included
   return info.uordblks + info.hblkhd;
+#endif
+}
+
+/// Gives unused memory back to the OS, so the RSS shows what is still held.
+void release_free_memory() {
+#if defined(VISITD_WITH_JEMALLOC)
+  // 4096 is MALLCTL_ARENAS_ALL: every arena's dirty pages.
+  (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
+#else
+  malloc_trim(0);
+#endif
 }
 
 /// Heap in use once it stops changing (compaction messages are handled asynchronously).
@@ -147,7 +189,7 @@ int memory_main(int argc, char** argv) {
     cfg.set("scheduler.max-threads", 2);
     caf::actor_system system{cfg};
     auto env = tenant_environment(system, *db.journal, *db.store);
-    malloc_trim(0);
+    release_free_memory();
     auto rss_before = settled_resident_bytes();
     auto heap_before = settled_heap_in_use_bytes();
     auto started = std::chrono::steady_clock::now();
@@ -165,12 +207,13 @@ int memory_main(int argc, char** argv) {
     // allocations, not returned to the OS), so the compacted figure is the heap in use.
     for (const auto& h : handles) caf::anon_send(h, actors::compact_atom::value);
     auto heap_compacted = settled_heap_in_use_bytes();
-    malloc_trim(0);
+    release_free_memory();
     auto rss_compacted = settled_resident_bytes();
     std::printf(
-      "visits=%zu spawn_s=%.2f live: rss_bytes_per_visit=%.0f heap_bytes_per_visit=%.0f "
-      "compacted: heap_bytes_per_visit=%.0f rss_bytes_per_visit=%.0f (after malloc_trim)\n",
-      n, spawn_s, per_visit(rss_before, rss_live), per_visit(heap_before, heap_live),
+      "allocator=%s visits=%zu spawn_s=%.2f live: rss_bytes_per_visit=%.0f "
+      "heap_bytes_per_visit=%.0f compacted: heap_bytes_per_visit=%.0f rss_bytes_per_visit=%.0f "
+      "(after releasing free memory)\n",
+      allocator(), n, spawn_s, per_visit(rss_before, rss_live), per_visit(heap_before, heap_live),
       per_visit(heap_before, heap_compacted),
       per_visit(rss_before, std::max(rss_before, rss_compacted)));
     last_figure = per_visit(heap_before, heap_compacted);
@@ -184,7 +227,11 @@ int memory_main(int argc, char** argv) {
 
 // -- throughput -------------------------------------------------------------------------------
 
-/// Sends `remaining` device-test commands to `visit`, each after the previous one's reply.
+/// Sends `remaining` device-test commands to `visit`, each after the previous one's reply. The
+/// driver stands for a caller and is not what is measured, so its request arms no CAF timeout:
+/// in CAF 0.17 each one is a set and a cancel handed to the clock thread, which cost about a third
+/// of the run's throughput (docs/benchmarks.md). A reply is still bounded: the visit actor answers
+/// every command within its append timeout, and the whole run has a deadline (throughput_run).
 void driver(caf::event_based_actor* self, const actors::visit_actor& visit, std::size_t remaining,
             const std::shared_ptr<std::atomic<std::size_t>>& pending_visits,
             const std::shared_ptr<std::promise<void>>& all_done) {
@@ -194,7 +241,7 @@ void driver(caf::event_based_actor* self, const actors::visit_actor& visit, std:
   }
   command cmd =
     cmd::report_device_test{id<participant_id>("pat-9c2e"), id<device_id>("d-2"), true, true, true};
-  self->request(visit, std::chrono::seconds(30), std::move(cmd))
+  self->request(visit, caf::infinite, std::move(cmd))
     .then(
       [=](const actors::command_reply&) {
         driver(self, visit, remaining - 1, pending_visits, all_done);
@@ -212,6 +259,7 @@ double raw_batched_events_per_second(const fs::path& dir, std::chrono::seconds d
   rocksdb::DB* raw = nullptr;
   if (!rocksdb::DB::Open(options, dir.string(), &raw).ok()) die("cannot open raw store");
   std::unique_ptr<rocksdb::DB> db{raw};
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);  // as the store does on its threads
   rocksdb::WriteOptions sync;
   sync.sync = true;
   const std::string value(64, 'e');
@@ -233,39 +281,140 @@ double raw_batched_events_per_second(const fs::path& dir, std::chrono::seconds d
   return static_cast<double>(events) / seconds;
 }
 
-int throughput_main(std::size_t visits, std::size_t per_visit) {
+/// The ops the visit actors write for one device-test command of visit number `i` (its event
+/// and its outbox entry), for the visit's next seq: what `raw_same_writes_events_per_second`
+/// writes, with the seq in each key's last 8 bytes replaced per event.
+std::vector<storage::write_op> device_test_ops(const bench::template_visit& visit, std::size_t i) {
+  auto state = visit.state;
+  state.info.id = id<visit_id>(std::string{"visit-"}.append(std::to_string(i)));
+  command cmd =
+    cmd::report_device_test{id<participant_id>("pat-9c2e"), id<device_id>("d-2"), true, true, true};
+  auto events = decide(state, cmd, timestamp{std::chrono::seconds{1'700'000'100}}, visit_policy{});
+  if (!events || events->empty()) die("the device-test command decides to nothing");
+  auto write_backs = write_back_items(state, *events);
+  if (write_backs.empty()) die("the device-test event makes no write-back item");
+  return storage::event_ops(state.info, *events, write_backs);
+}
+
+/// One thread writing raw RocksDB WriteBatches of 64 events per fsync, each event written as the
+/// visit actors write it (its event and its outbox entry, same keys and value sizes, in the
+/// store's `events` and `outbox` columns with the store's options), one event of each of 64
+/// consecutive visits of `visits` (round robin): the same writes as the actor run, with no actor,
+/// journal or encoding in between.
+double raw_same_writes_events_per_second(const fs::path& dir, const bench::template_visit& visit,
+                                         std::size_t visits, std::chrono::seconds duration) {
+  fs::remove_all(dir);
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families{
+    {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions{}}};
+  for (auto c : {storage::column::events, storage::column::outbox}) {
+    auto name = std::string{storage::column_name(c)};
+    families.emplace_back(name, storage::rocksdb_column_options(name));
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::Open(db_options, dir.string(), families, &handles, &raw).ok())
+    die("cannot open raw store");
+  std::unique_ptr<rocksdb::DB> db{raw};
+  auto handle = [&](storage::column c) {
+    return c == storage::column::events ? handles[1] : handles[2];
+  };
+  std::vector<std::vector<storage::write_op>> per_visit;
+  per_visit.reserve(visits);
+  for (std::size_t i = 0; i < visits; ++i) per_visit.push_back(device_test_ops(visit, i));
+  std::vector<std::uint64_t> next_seq(visits, visit.state.last_seq + 1);
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);  // as the store does on its threads
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  std::size_t events = 0;
+  std::size_t next_visit = 0;
+  std::string key;
+  auto started = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - started < duration) {
+    rocksdb::WriteBatch batch;
+    for (int n = 0; n < 64; ++n) {
+      auto v = next_visit++ % visits;
+      auto seq = next_seq[v]++;
+      for (const auto& op : per_visit[v]) {
+        key = op.key;
+        for (std::size_t b = 0; b < 8; ++b)
+          key[key.size() - 1 - b] = static_cast<char>((seq >> (8 * b)) & 0xff);
+        batch.Put(handle(op.c), key, op.value);
+      }
+    }
+    if (!db->Write(sync, &batch).ok()) die("raw write failed");
+    events += 64;
+  }
+  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
+  (void)db->Close();
+  db.reset();
+  fs::remove_all(dir);
+  return static_cast<double>(events) / seconds;
+}
+
+struct throughput_figures {
+  double actor_events_per_s = 0;
+  double events_per_commit = 0;
+};
+
+/// One round: `visits` visit actors over a fresh sync-mode store, each driven through
+/// `per_visit` device-test commands.
+throughput_figures throughput_run(const bench::template_visit& visit, std::size_t visits,
+                                  std::size_t per_visit) {
+  bench_store db{"actors-throughput"};  // declared first: outlives the actor system
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  caf::actor_system system{cfg};
+  auto env = tenant_environment(system, *db.journal, *db.store);
+  auto handles = spawn_visits(system, visit, visits, env);
+  auto pending = std::make_shared<std::atomic<std::size_t>>(visits);
+  auto done = std::make_shared<std::promise<void>>();
+  auto finished = done->get_future();
+  auto before = db.journal->statistics().commits;
+  auto started = std::chrono::steady_clock::now();
+  for (const auto& h : handles) system.spawn(driver, h, per_visit, pending, done);
+  if (finished.wait_for(std::chrono::minutes(10)) != std::future_status::ready)
+    die("the throughput run did not finish within 10 minutes");
+  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  auto commits = db.journal->statistics().commits - before;
+  for (auto& h : handles) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(env->expiry, caf::exit_reason::user_shutdown);
+  const auto events = static_cast<double>(visits * per_visit);
+  return {events / seconds, commits ? events / static_cast<double>(commits) : 0};
+}
+
+double median(std::vector<double> xs) {
+  std::sort(xs.begin(), xs.end());
+  return xs[xs.size() / 2];
+}
+
+/// `rounds` rounds, each the actors' run and then, alone in the process, the two raw baselines.
+/// The headline is the median over rounds of the actors' rate over the same-writes baseline.
+int throughput_main(std::size_t visits, std::size_t per_visit, std::size_t rounds) {
   auto visit = bench::in_progress_visit();
-  double actor_rate = 0;
-  std::size_t commits = 0;
-  {
-    bench_store db{"actors-throughput"};  // declared first: outlives the actor system
-    caf::actor_system_config cfg;
-    cfg.set("scheduler.max-threads", 2);
-    caf::actor_system system{cfg};
-    auto env = tenant_environment(system, *db.journal, *db.store);
-    auto handles = spawn_visits(system, visit, visits, env);
-    auto pending = std::make_shared<std::atomic<std::size_t>>(visits);
-    auto done = std::make_shared<std::promise<void>>();
-    auto finished = done->get_future();
-    auto before = db.journal->statistics().commits;
-    auto started = std::chrono::steady_clock::now();
-    for (const auto& h : handles) system.spawn(driver, h, per_visit, pending, done);
-    finished.wait();
-    auto seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    actor_rate = static_cast<double>(visits * per_visit) / seconds;
-    commits = db.journal->statistics().commits - before;
-    for (auto& h : handles) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(env->expiry, caf::exit_reason::user_shutdown);
-  }  // actors stop, then the store closes: the raw baseline runs alone
-  auto raw_rate =
-    raw_batched_events_per_second(bench::bench_dir("actors-raw"), std::chrono::seconds(5));
-  std::printf(
-    "visits=%zu commands_per_visit=%zu durable_events_per_s=%.0f events_per_commit=%.1f "
-    "raw_batch64_sync_events_per_s=%.0f\n",
-    visits, per_visit, actor_rate,
-    commits ? static_cast<double>(visits * per_visit) / static_cast<double>(commits) : 0, raw_rate);
-  std::printf("durable_events_vs_raw_batched=%.3f\n", actor_rate / raw_rate);
+  std::vector<double> vs_same_writes;
+  std::vector<double> vs_events_only;
+  for (std::size_t round = 1; round <= rounds; ++round) {
+    auto actors = throughput_run(visit, visits, per_visit);  // stopped before the baselines run
+    auto same_writes = raw_same_writes_events_per_second(bench::bench_dir("actors-raw-same"), visit,
+                                                         visits, std::chrono::seconds(5));
+    auto events_only =
+      raw_batched_events_per_second(bench::bench_dir("actors-raw"), std::chrono::seconds(5));
+    vs_same_writes.push_back(actors.actor_events_per_s / same_writes);
+    vs_events_only.push_back(actors.actor_events_per_s / events_only);
+    std::printf(
+      "round=%zu allocator=%s visits=%zu commands_per_visit=%zu durable_events_per_s=%.0f "
+      "events_per_commit=%.1f raw_same_writes_events_per_s=%.0f "
+      "raw_batch64_events_only_per_s=%.0f ratio_to_same_writes=%.3f ratio_to_events_only=%.3f\n",
+      round, allocator(), visits, per_visit, actors.actor_events_per_s, actors.events_per_commit,
+      same_writes, events_only, vs_same_writes.back(), vs_events_only.back());
+  }
+  std::printf("median ratio_to_raw_batch64_events_only_64_visits=%.3f\n", median(vs_events_only));
+  std::printf("durable_events_vs_raw_batched=%.3f\n", median(vs_same_writes));
   return 0;
 }
 
@@ -360,7 +509,7 @@ double latency_run(caf::actor_system& system, const std::vector<actors::visit_ac
       subscribers.push_back(sub);
     }
   }
-  const auto patient = bench::template_patient();
+  const auto& patient = bench::template_patient();
   const auto started = std::chrono::steady_clock::now();
   const auto tick = std::chrono::milliseconds(1);
   std::size_t next = 0;
@@ -440,15 +589,16 @@ int latency_main(std::size_t visits, const std::vector<double>& rates) {
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "memory" && argc > 2) return memory_main(argc, argv);
-  if (mode == "throughput" && argc == 4)
-    return throughput_main(std::stoul(argv[2]), std::stoul(argv[3]));
+  if (mode == "throughput" && (argc == 4 || argc == 5))
+    return throughput_main(std::stoul(argv[2]), std::stoul(argv[3]),
+                           argc == 5 ? std::stoul(argv[4]) : 3);
   if (mode == "latency" && argc > 3) {
     std::vector<double> rates;
     for (int arg = 3; arg < argc; ++arg) rates.push_back(std::stod(argv[arg]));
     return latency_main(std::stoul(argv[2]), rates);
   }
   std::fprintf(stderr,
-               "usage: %s memory N [N ...] | throughput VISITS COMMANDS_PER_VISIT | "
+               "usage: %s memory N [N ...] | throughput VISITS COMMANDS_PER_VISIT [ROUNDS] | "
                "latency VISITS RATE [RATE ...]\n",
                argv[0]);
   return 2;

@@ -15,6 +15,7 @@
 
 #include <benchmark/benchmark.h>
 #include <rocksdb/db.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/write_batch.h>
 
 #include <atomic>
@@ -189,6 +190,7 @@ void raw_teardown(const benchmark::State&) {
 }
 
 void raw_put_sync(benchmark::State& state) {
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);  // as the store does on its threads
   rocksdb::WriteOptions sync;
   sync.sync = true;
   const std::string value(event_bytes, 'e');
@@ -207,6 +209,7 @@ BENCHMARK(raw_put_sync)->Setup(raw_setup)->Teardown(raw_teardown)->UseRealTime()
 // headline.
 void raw_batch64_sync(benchmark::State& state) {
   const bool one_visit = state.range(0) == 1;
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);  // as the store does on its threads
   rocksdb::WriteOptions sync;
   sync.sync = true;
   const std::string value(event_bytes, 'e');

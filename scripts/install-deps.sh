@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config ccache
   libcaf-dev librocksdb-dev libssl-dev libsimdjson-dev libspdlog-dev libsodium-dev
+  libjemalloc-dev
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libgtest-dev libbenchmark-dev
 )

@@ -3,6 +3,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/write_batch.h>
 
@@ -43,6 +44,19 @@ constexpr std::array column_names{
 
 constexpr std::string_view schema_version_key = "schema_version";
 
+/// RocksDB counts every key comparison, memtable insert and block read in a per-thread perf
+/// context unless told not to (its default level is kEnableCount). visitd never reads those
+/// counters, and on the journal thread they cost about 40 us of a 330 us commit: two thread-local
+/// look-ups through the shared library per key comparison (docs/benchmarks.md, "join->subscriber
+/// latency"). The level is per thread, so each thread that reaches the store sets it once.
+void without_perf_counters() {
+  static thread_local const bool disabled = [] {
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+    return true;
+  }();
+  (void)disabled;
+}
+
 domain::error to_error(const rocksdb::Status& status, std::string_view what) {
   return make_error(errc::storage_failure, std::string{what} + ": " + status.ToString());
 }
@@ -77,6 +91,7 @@ public:
   ~rocksdb_store() override { (void)close(); }
 
   domain::result<std::string> get(column c, std::string_view key) const override {
+    without_perf_counters();
     std::shared_lock lock{mutex_};
     if (!db_) return make_error(errc::unavailable, "store is closed");
     std::string value;
@@ -104,6 +119,7 @@ public:
       }
       if (!status.ok()) return to_error(status, "building a write batch failed");
     }
+    without_perf_counters();
     std::shared_lock lock{mutex_};
     if (!db_) return make_error(errc::unavailable, "store is closed");
     auto status = db_->Write(write_options_, &batch);
@@ -113,6 +129,7 @@ public:
 
   domain::result<void> scan_from(column c, std::string_view prefix, std::string_view start,
                                  const scan_visitor& visit) const override {
+    without_perf_counters();
     std::shared_lock lock{mutex_};
     if (!db_) return make_error(errc::unavailable, "store is closed");
     rocksdb::ReadOptions options;
