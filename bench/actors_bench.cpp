@@ -137,6 +137,32 @@ const char* allocator() {
 #endif
 }
 
+/// CAF as the benchmarks run it: two workers, one per core of the measured machine.
+struct two_workers_config : caf::actor_system_config {
+  two_workers_config() { set("scheduler.max-threads", 2); }
+};
+
+/// `visits` copies of `visit` as visit actors over a fresh sync-mode store (named `name`), as the
+/// directory runs them; the actors are stopped, then the store closed, at destruction.
+struct visit_fleet {
+  visit_fleet(const char* name, const bench::template_visit& visit, std::size_t visits)
+    : db(name),
+      system(config),
+      env(tenant_environment(system, *db.journal, *db.store)),
+      handles(spawn_visits(system, visit, visits, env)) {}
+  visit_fleet(const visit_fleet&) = delete;
+  visit_fleet& operator=(const visit_fleet&) = delete;
+  ~visit_fleet() {
+    for (auto& h : handles) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(env->expiry, caf::exit_reason::user_shutdown);
+  }
+  bench_store db;  // first: outlives the actor system
+  two_workers_config config;
+  caf::actor_system system;
+  std::shared_ptr<const actors::visit_environment> env;
+  std::vector<actors::visit_actor> handles;
+};
+
 /// Bytes the allocator has handed out and not yet got back (all arenas, large blocks too).
 std::size_t heap_in_use_bytes() {
 #if defined(VISITD_WITH_JEMALLOC)
@@ -185,8 +211,7 @@ int memory_main(int argc, char** argv) {
   double last_figure = 0;
   for (int arg = 2; arg < argc; ++arg) {
     const std::size_t n = std::stoul(argv[arg]);
-    caf::actor_system_config cfg;
-    cfg.set("scheduler.max-threads", 2);
+    two_workers_config cfg;
     caf::actor_system system{cfg};
     auto env = tenant_environment(system, *db.journal, *db.store);
     release_free_memory();
@@ -365,24 +390,17 @@ struct throughput_figures {
 /// `per_visit` device-test commands.
 throughput_figures throughput_run(const bench::template_visit& visit, std::size_t visits,
                                   std::size_t per_visit) {
-  bench_store db{"actors-throughput"};  // declared first: outlives the actor system
-  caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system system{cfg};
-  auto env = tenant_environment(system, *db.journal, *db.store);
-  auto handles = spawn_visits(system, visit, visits, env);
+  visit_fleet fleet{"actors-throughput", visit, visits};
   auto pending = std::make_shared<std::atomic<std::size_t>>(visits);
   auto done = std::make_shared<std::promise<void>>();
   auto finished = done->get_future();
-  auto before = db.journal->statistics().commits;
+  auto before = fleet.db.journal->statistics().commits;
   auto started = std::chrono::steady_clock::now();
-  for (const auto& h : handles) system.spawn(driver, h, per_visit, pending, done);
+  for (const auto& h : fleet.handles) fleet.system.spawn(driver, h, per_visit, pending, done);
   if (finished.wait_for(std::chrono::minutes(10)) != std::future_status::ready)
     die("the throughput run did not finish within 10 minutes");
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  auto commits = db.journal->statistics().commits - before;
-  for (auto& h : handles) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(env->expiry, caf::exit_reason::user_shutdown);
+  auto commits = fleet.db.journal->statistics().commits - before;
   const auto events = static_cast<double>(visits * per_visit);
   return {events / seconds, commits ? events / static_cast<double>(commits) : 0};
 }
@@ -558,18 +576,13 @@ double latency_run(caf::actor_system& system, const std::vector<actors::visit_ac
 }
 
 int latency_main(std::size_t visits, const std::vector<double>& rates) {
-  auto visit = bench::in_progress_visit();
-  bench_store db{"actors-latency"};  // declared first: outlives the actor system
-  caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system system{cfg};
-  auto env = tenant_environment(system, *db.journal, *db.store);
-  auto handles = spawn_visits(system, visit, visits, env);
+  visit_fleet fleet{"actors-latency", bench::in_progress_visit(), visits};
   double last_p99 = 0;
   for (auto rate : rates) {
-    auto before = db.journal->statistics();
-    last_p99 = latency_run(system, handles, rate, std::chrono::seconds(2), std::chrono::seconds(8));
-    auto after = db.journal->statistics();
+    auto before = fleet.db.journal->statistics();
+    last_p99 = latency_run(fleet.system, fleet.handles, rate, std::chrono::seconds(2),
+                           std::chrono::seconds(8));
+    auto after = fleet.db.journal->statistics();
     auto commits = static_cast<double>(after.commits - before.commits);
     std::printf(
       "  journal: %.0f commits, %.1f events per commit, %.0f us writing+syncing per "
@@ -578,8 +591,6 @@ int latency_main(std::size_t visits, const std::vector<double>& rates) {
       static_cast<double>(after.write_micros - before.write_micros) / commits,
       static_cast<double>(after.deliver_micros - before.deliver_micros) / commits);
   }
-  for (auto& h : handles) caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(env->expiry, caf::exit_reason::user_shutdown);
   std::printf("join_to_subscriber_p99_us=%.0f\n", last_p99);
   return 0;
 }
