@@ -62,11 +62,11 @@ TEST(rocksdb_store, turns_rocksdbs_perf_counters_off_on_the_threads_that_use_it)
     {"scan",
      [&] { EXPECT_TRUE(db.scan_from(column::events, "", "", [](auto, auto) { return true; })); }},
   };
-  for (const auto& [name, use] : uses) {
-    std::thread user([&] {
+  for (const auto& use : uses) {
+    std::thread user([&use] {
       EXPECT_EQ(rocksdb::GetPerfLevel(), rocksdb::PerfLevel::kEnableCount);  // RocksDB's default
-      use();
-      EXPECT_EQ(rocksdb::GetPerfLevel(), rocksdb::PerfLevel::kDisable) << name;
+      use.second();
+      EXPECT_EQ(rocksdb::GetPerfLevel(), rocksdb::PerfLevel::kDisable) << use.first;
     });
     user.join();
   }
