@@ -47,6 +47,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <string>
 #include <thread>
@@ -264,9 +265,7 @@ void driver(caf::event_based_actor* self, const actors::visit_actor& visit, std:
     if (pending_visits->fetch_sub(1) == 1) all_done->set_value();
     return;
   }
-  command cmd =
-    cmd::report_device_test{id<participant_id>("pat-9c2e"), id<device_id>("d-2"), true, true, true};
-  self->request(visit, caf::infinite, std::move(cmd))
+  self->request(visit, caf::infinite, bench::device_test_command())
     .then(
       [=](const actors::command_reply&) {
         driver(self, visit, remaining - 1, pending_visits, all_done);
@@ -274,6 +273,29 @@ void driver(caf::event_based_actor* self, const actors::visit_actor& visit, std:
       [=](const caf::error& err) { die("command failed: " + self->system().render(err)); });
 }
 
+/// Events/s of one thread writing, for `duration`, sync WriteBatches of 64 events that `fill`
+/// makes (its second argument numbers the batch from 0). RocksDB's perf counters are off, as the
+/// store has them on its threads.
+double events_per_second_in_batches_of_64(
+  rocksdb::DB& db, std::chrono::seconds duration,
+  const std::function<void(rocksdb::WriteBatch&, std::uint64_t)>& fill) {
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  std::size_t events = 0;
+  auto started = std::chrono::steady_clock::now();
+  for (std::uint64_t n = 0; std::chrono::steady_clock::now() - started < duration; ++n) {
+    rocksdb::WriteBatch batch;
+    fill(batch, n);
+    if (!db.Write(sync, &batch).ok()) die("raw write failed");
+    events += 64;
+  }
+  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return static_cast<double>(events) / seconds;
+}
+
+/// The journal benchmark's baseline: one 64-byte event of each of the same 64 visits per batch, in
+/// a store with only the `events` column's options.
 double raw_batched_events_per_second(const fs::path& dir, std::chrono::seconds duration) {
   fs::remove_all(dir);
   // The store's `events` column options (memtable insert hints): same data, same configuration.
@@ -284,41 +306,45 @@ double raw_batched_events_per_second(const fs::path& dir, std::chrono::seconds d
   rocksdb::DB* raw = nullptr;
   if (!rocksdb::DB::Open(options, dir.string(), &raw).ok()) die("cannot open raw store");
   std::unique_ptr<rocksdb::DB> db{raw};
-  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);  // as the store does on its threads
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
   const std::string value(64, 'e');
-  std::size_t events = 0;
-  auto started = std::chrono::steady_clock::now();
-  for (std::uint64_t n = 0; std::chrono::steady_clock::now() - started < duration; ++n) {
-    rocksdb::WriteBatch batch;
-    for (int v = 0; v < 64; ++v) {
+  auto rate =
+    events_per_second_in_batches_of_64(*db, duration, [&](rocksdb::WriteBatch& batch, auto n) {
       // The store's own event key layout (visit id | 0x00 | seq), one event of each of 64 visits.
-      batch.Put(storage::keys::event(std::string{"visit-"}.append(std::to_string(v)), n), value);
-    }
-    if (!db->Write(sync, &batch).ok()) die("raw write failed");
-    events += 64;
-  }
-  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      for (int v = 0; v < 64; ++v)
+        batch.Put(storage::keys::event(std::string{"visit-"}.append(std::to_string(v)), n), value);
+    });
   (void)db->Close();
   db.reset();
   fs::remove_all(dir);
-  return static_cast<double>(events) / seconds;
+  return rate;
 }
 
-/// The ops the visit actors write for one device-test command of visit number `i` (its event
-/// and its outbox entry), for the visit's next seq: what `raw_same_writes_events_per_second`
-/// writes, with the seq in each key's last 8 bytes replaced per event.
-std::vector<storage::write_op> device_test_ops(const bench::template_visit& visit, std::size_t i) {
+/// What the visit actors write for one device-test command of visit number `i` (its event and
+/// its outbox entry), taken from the real decide/encode once; the baseline re-keys them per seq.
+struct visit_writes {
+  domain::visit_info info;
+  std::vector<storage::write_op> ops;
+
+  /// The key of `c` for the visit's event `seq`, made as the store makes it.
+  [[nodiscard]] std::string key(storage::column c, std::uint64_t seq) const {
+    return c == storage::column::events
+             ? storage::keys::event(info.id.str(), seq)
+             : storage::keys::outbox(info.tenant.str(), info.endpoint.str(), info.id.str(), seq);
+  }
+};
+
+visit_writes device_test_writes(const bench::template_visit& visit, std::size_t i) {
   auto state = visit.state;
   state.info.id = id<visit_id>(std::string{"visit-"}.append(std::to_string(i)));
-  command cmd =
-    cmd::report_device_test{id<participant_id>("pat-9c2e"), id<device_id>("d-2"), true, true, true};
-  auto events = decide(state, cmd, timestamp{std::chrono::seconds{1'700'000'100}}, visit_policy{});
+  auto events = decide(state, bench::device_test_command(),
+                       timestamp{std::chrono::seconds{1'700'000'100}}, visit_policy{});
   if (!events || events->empty()) die("the device-test command decides to nothing");
   auto write_backs = write_back_items(state, *events);
   if (write_backs.empty()) die("the device-test event makes no write-back item");
-  return storage::event_ops(state.info, *events, write_backs);
+  visit_writes writes{state.info, storage::event_ops(state.info, *events, write_backs)};
+  for (const auto& op : writes.ops)
+    if (op.key != writes.key(op.c, state.last_seq + 1)) die("unexpected key layout");
+  return writes;
 }
 
 /// One thread writing raw RocksDB WriteBatches of 64 events per fsync, each event written as the
@@ -347,38 +373,25 @@ double raw_same_writes_events_per_second(const fs::path& dir, const bench::templ
   auto handle = [&](storage::column c) {
     return c == storage::column::events ? handles[1] : handles[2];
   };
-  std::vector<std::vector<storage::write_op>> per_visit;
+  std::vector<visit_writes> per_visit;
   per_visit.reserve(visits);
-  for (std::size_t i = 0; i < visits; ++i) per_visit.push_back(device_test_ops(visit, i));
+  for (std::size_t i = 0; i < visits; ++i) per_visit.push_back(device_test_writes(visit, i));
   std::vector<std::uint64_t> next_seq(visits, visit.state.last_seq + 1);
-  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);  // as the store does on its threads
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
-  std::size_t events = 0;
   std::size_t next_visit = 0;
-  std::string key;
-  auto started = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - started < duration) {
-    rocksdb::WriteBatch batch;
-    for (int n = 0; n < 64; ++n) {
-      auto v = next_visit++ % visits;
-      auto seq = next_seq[v]++;
-      for (const auto& op : per_visit[v]) {
-        key = op.key;
-        for (std::size_t b = 0; b < 8; ++b)
-          key[key.size() - 1 - b] = static_cast<char>((seq >> (8 * b)) & 0xff);
-        batch.Put(handle(op.c), key, op.value);
+  auto rate =
+    events_per_second_in_batches_of_64(*db, duration, [&](rocksdb::WriteBatch& batch, auto) {
+      for (int n = 0; n < 64; ++n) {
+        auto v = next_visit++ % visits;
+        auto seq = next_seq[v]++;
+        for (const auto& op : per_visit[v].ops)
+          batch.Put(handle(op.c), per_visit[v].key(op.c, seq), op.value);
       }
-    }
-    if (!db->Write(sync, &batch).ok()) die("raw write failed");
-    events += 64;
-  }
-  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    });
   for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
   (void)db->Close();
   db.reset();
   fs::remove_all(dir);
-  return static_cast<double>(events) / seconds;
+  return rate;
 }
 
 struct throughput_figures {

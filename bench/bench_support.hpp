@@ -37,6 +37,13 @@ inline const domain::participant_id& template_patient() {
   return patient;
 }
 
+/// The command the throughput benchmark drives: the patient reports a device test, one durable
+/// event (and its outbox entry) per command.
+inline domain::command device_test_command() {
+  return domain::cmd::report_device_test{template_patient(), id<domain::device_id>("d-2"), true,
+                                         true, true};
+}
+
 /// A visit in progress, made by the domain rules: a provider and a patient join, the patient is
 /// admitted, both connected; then device checks until it has at least `min_events` events.
 /// `events` is its whole journal and `state` the fold of it.
@@ -70,8 +77,7 @@ inline template_visit in_progress_visit(std::size_t min_events = 0) {
                 id<join_id>("j-77ab")});
   run(cmd::admit{doc, template_patient()});
   if (v.state.status != visit_status::in_progress) die("template visit is not in progress");
-  while (v.events.size() < min_events)
-    run(cmd::report_device_test{template_patient(), id<device_id>("d-2"), true, true, true});
+  while (v.events.size() < min_events) run(device_test_command());
   return v;
 }
 
