@@ -35,6 +35,7 @@
 #include <rocksdb/perf_level.h>
 #include <rocksdb/write_batch.h>
 
+#include <fcntl.h>
 #include <malloc.h>
 #include <unistd.h>
 #if defined(VISITD_WITH_JEMALLOC)
@@ -588,7 +589,34 @@ double latency_run(caf::actor_system& system, const std::vector<actors::visit_ac
   return percentile_us(joins, 0.99);
 }
 
+/// What one commit's fsync costs on the benchmark's disk: `bytes` appended to a file beside the
+/// stores, then fdatasync, `rounds` times (the first 50 not counted); p50 and p99 in us. Every
+/// durable event waits for one of these, so the latency figures are only comparable across
+/// machines (or days of one virtual machine) next to it.
+std::pair<double, double> append_fdatasync_us(std::size_t bytes, std::size_t rounds) {
+  auto path = bench::bench_dir("fdatasync-probe");
+  fs::create_directories(path.parent_path());
+  int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) die("cannot create " + path.string());
+  const std::string record(bytes, 'x');
+  std::vector<std::int64_t> ns;
+  for (std::size_t i = 0; i < rounds + 50; ++i) {
+    auto started = steady_ns();
+    if (::write(fd, record.data(), record.size()) != static_cast<ssize_t>(record.size()) ||
+        ::fdatasync(fd) != 0)
+      die("append and fdatasync failed on " + path.string());
+    if (i >= 50) ns.push_back(steady_ns() - started);
+  }
+  ::close(fd);
+  fs::remove(path);
+  std::sort(ns.begin(), ns.end());
+  return {percentile_us(ns, 0.5), percentile_us(ns, 0.99)};
+}
+
 int latency_main(std::size_t visits, const std::vector<double>& rates) {
+  // About the WAL record of a 50k/s commit: ~47 events of ~170 bytes with their outbox entries.
+  auto [sync_p50, sync_p99] = append_fdatasync_us(std::size_t{8} * 1024, 500);
+  std::printf("disk: append of 8 KiB + fdatasync p50_us=%.0f p99_us=%.0f\n", sync_p50, sync_p99);
   visit_fleet fleet{"actors-latency", bench::in_progress_visit(), visits};
   double last_p99 = 0;
   for (auto rate : rates) {
@@ -598,9 +626,10 @@ int latency_main(std::size_t visits, const std::vector<double>& rates) {
     auto after = fleet.db.journal->statistics();
     auto commits = static_cast<double>(after.commits - before.commits);
     std::printf(
-      "  journal: %.0f commits, %.1f events per commit, %.0f us writing+syncing per "
-      "commit, %.0f us delivering\n",
+      "  journal: %.0f commits, %.1f events per commit, %.0f us gathering, %.0f us "
+      "writing+syncing per commit, %.0f us delivering\n",
       commits, static_cast<double>(after.appends - before.appends) / commits,
+      static_cast<double>(after.gather_micros - before.gather_micros) / commits,
       static_cast<double>(after.write_micros - before.write_micros) / commits,
       static_cast<double>(after.deliver_micros - before.deliver_micros) / commits);
   }

@@ -96,8 +96,10 @@ private:
         wake_committer_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
         if (queue_.size() < last_groups_ && options_.gather_delay.count() > 0 && !stopping_) {
           gather_target_ = last_groups_;
+          auto gathering = std::chrono::steady_clock::now();
           wake_committer_.wait_for(lock, options_.gather_delay,
                                    [this] { return stopping_ || queue_.size() >= gather_target_; });
+          stats_.gather_micros += micros(std::chrono::steady_clock::now() - gathering);
         }
         committer_waiting_ = false;
         if (queue_.empty()) return;  // stopping, and everything queued is committed

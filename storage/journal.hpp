@@ -36,6 +36,7 @@ public:
     std::uint64_t commits = 0;         ///< Store writes (one fsync each in sync mode).
     std::uint64_t appends = 0;         ///< Producer groups acknowledged (OK or failed).
     std::uint64_t ops = 0;             ///< Individual writes committed.
+    std::uint64_t gather_micros = 0;   ///< Time spent waiting for more groups before commits.
     std::uint64_t write_micros = 0;    ///< Time spent in store writes (including fsync).
     std::uint64_t deliver_micros = 0;  ///< Time spent running completions.
   };

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <mutex>
 #include <random>
@@ -24,6 +25,8 @@ public:
     return domain::make_error(domain::errc::not_found, "recording store");
   }
   domain::result<void> write(std::span<const write_op> ops) override {
+    ++writes_entered;
+    std::lock_guard hold{gate};
     std::lock_guard lock{mutex_};
     if (fail) return domain::make_error(domain::errc::storage_failure, "disk full");
     batch_sizes.push_back(ops.size());
@@ -38,6 +41,8 @@ public:
   domain::result<void> close() override { return {}; }
 
   std::mutex mutex_;
+  std::mutex gate;  ///< Held by a test: writes wait for it.
+  std::atomic<int> writes_entered{0};
   std::atomic<bool> fail{false};
   std::vector<std::size_t> batch_sizes;
   std::vector<std::string> keys;
@@ -133,6 +138,30 @@ TEST(journal, batches_respect_the_op_bound_without_splitting_a_group) {
     EXPECT_LE(size, 5u);
     EXPECT_EQ(size % 2, 0u) << "a group of 2 was split";
   }
+}
+
+TEST(journal, fewer_groups_than_the_last_commit_are_gathered_for_and_the_wait_is_counted) {
+  recording_store s;
+  auto j = start_journal(s, {.gather_delay = std::chrono::milliseconds(50)});
+  std::atomic<int> acked{0};
+  auto count = [&](domain::result<void>) { ++acked; };
+  {
+    std::unique_lock gate{s.gate};
+    j->append(group("a"), count);
+    while (s.writes_entered.load() == 0) std::this_thread::yield();
+    for (const char* key : {"b", "c", "d"}) j->append(group(key), count);
+  }
+  // Committed as {a}, then {b, c, d} at once: neither waited.
+  while (acked.load() < 4) std::this_thread::yield();
+  ASSERT_EQ(s.batch_sizes, (std::vector<std::size_t>{2, 6}));
+  EXPECT_EQ(j->statistics().gather_micros, 0u);
+
+  // One group is fewer than the last commit took: the committer waits for the other two, which
+  // never come, for the whole gather delay, then commits the one.
+  EXPECT_TRUE(j->append_and_wait(group("e")));
+  EXPECT_EQ(s.batch_sizes.back(), 2u);
+  EXPECT_GE(j->statistics().gather_micros, 45'000u);
+  j->stop();
 }
 
 TEST(journal, stopped_journal_refuses_appends) {
