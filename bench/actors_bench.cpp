@@ -17,7 +17,8 @@
 //                                         same-writes baseline> last
 // latency: V visits, each watched by a subscriber actor; an open-loop sender makes R durable
 // events/s (a device of the patient joins, then leaves, and so on) and each subscriber records
-// the time from a command's send to the delivery of its event. 2 s warm-up, 8 s measured.
+// the time from a command's send to the delivery of its event. 2 s warm-up, 8 s measured. First
+// prints what an 8 KiB append + fdatasync costs on the disk (the floor under every commit).
 //   actors_bench latency V R [R ...]  prints join_to_subscriber_p99_us=<at the last R> last
 // VISITD_BENCH_DIR: where the stores live.
 
