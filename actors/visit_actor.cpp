@@ -45,7 +45,7 @@ struct queued_command {
 struct in_flight_append {
   std::uint64_t id = 0;
   std::vector<domain::event_envelope> events;
-  std::vector<domain::write_back_item> write_backs;  ///< In the same group, for the sink.
+  std::vector<domain::write_back_item> write_backs;  ///< For the sink, once durable.
   reply_promise promise;
   caf::actor_clock::time_point started_at;  ///< When its append_timeout began.
 };
@@ -317,7 +317,7 @@ void process_queue(self_pointer self) {
       continue;
     }
     auto write_backs = domain::write_back_items(lv.visit, *events);
-    auto ops = storage::event_ops(lv.visit.info, *events, write_backs);
+    auto ops = storage::event_ops(lv.visit.info.id, *events);
     if (ends_visit(*events)) {
       // The report row needs the whole journal, written in the same group as the final events.
       auto all = events_after(st, lv, 0);

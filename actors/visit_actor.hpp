@@ -43,7 +43,7 @@
 //
 // With a `tenant_board` in its environment, the actor sends it the visit's summary whenever the
 // status or the lobby/presence counts change; with a `write_back_sink`, it sends it the
-// write-back items of each append once durable (they are in the outbox, written with the events).
+// write-back items of each append once durable (the outbox rebuilds them from the events).
 
 #include "actors/expiry_scheduler.hpp"
 #include "actors/messages.hpp"
@@ -136,7 +136,7 @@ struct visit_environment {
   visit_actor_limits limits;
   tenant_board board;   ///< Told about summary changes; may be null.
   visit_loader loader;  ///< Needed only by spawn_visit_actor_from_store.
-  /// Told the write-back items of every durable append (may be null: they wait in the outbox).
+  /// Told the write-back items of every durable append (may be null: the outbox has them).
   write_back_sink write_back;
   /// Arm the expiry timer (tests that drive CAF's clock by hand may turn it off).
   bool expiry_timer = true;

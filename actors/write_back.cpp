@@ -32,6 +32,7 @@ using wb_setup_atom = caf::atom_constant<caf::atom("wbsetup")>;
 /// One held item and how far its delivery got.
 struct held_item {
   domain::write_back_item item;
+  storage::outbox_source source = storage::outbox_source::cursor;
   std::uint32_t failed_attempts = 0;
   /// The writes already made, one bit per `domain::fhir_write` (kept across retries). A set,
   /// not a position in the plan: a plan that changes mid-item (the tenant's policy, the EHR's
@@ -104,7 +105,7 @@ struct endpoint_state {
   };
   std::map<std::uint64_t, attempt_of> attempts;
   pending_writes journal_waits;
-  std::size_t erases_pending = 0;
+  std::size_t endings_pending = 0;
 
   domain::circuit_breaker breaker;
   std::optional<domain::timestamp> tick_at;
@@ -185,14 +186,42 @@ bool finished_already(const endpoint_state& st, const domain::write_back_item& i
   return mark != st.recently_finished.end() && item.seq <= mark->second.seq;
 }
 
-void hold(endpoint_state& st, domain::write_back_item item) {
+void hold(endpoint_state& st, storage::pending_item pending) {
   if (st.held >= st.args->options.max_in_memory) {
     st.more_in_store = true;  // it is in the store; read again once memory drains
     return;
   }
-  auto& q = st.queues[item.visit];
-  auto seq = item.seq;
-  if (q.items.emplace(seq, held_item{std::move(item)}).second) ++st.held;
+  auto& q = st.queues[pending.item.visit];
+  auto seq = pending.item.seq;
+  if (q.items.emplace(seq, held_item{std::move(pending.item), pending.source}).second) ++st.held;
+}
+
+/// Appends `ops` that end items in the store (a cursor move, an entry's or a spent cursor's
+/// erase). Nothing waits on them: a lost one only means one more (idempotent) delivery after a
+/// restart, or a cursor found spent again. But a store read waits until none is pending, or it
+/// would read back what they end.
+void append_ending(endpoint_actor* self, std::vector<storage::write_op> ops, const char* what) {
+  auto& st = self->state;
+  ++st.endings_pending;
+  auto id = st.journal_waits.add([self, what](const caf::error& err) {
+    auto& st = self->state;
+    --st.endings_pending;
+    if (err)
+      spdlog::warn("write-back {}: {} failed: {}", endpoint_name(st), what,
+                   to_domain_error(err).message);
+    // Memory drained while these were pending, so pump() could not read on from the store yet:
+    // nothing else would wake it.
+    if (st.endings_pending == 0 && st.held == 0 && st.more_in_store) pump(self);
+  });
+  append_acked<caf::actor>(self, *st.args->journal, std::move(ops), id);
+}
+
+/// Erases cursors a store read found spent (storage::outbox_page::spent_cursors).
+void erase_spent_cursors(endpoint_actor* self, std::vector<std::string> keys) {
+  std::vector<storage::write_op> ops;
+  ops.reserve(keys.size());
+  for (auto& key : keys) ops.push_back(storage::spent_cursor_op(std::move(key)));
+  append_ending(self, std::move(ops), "erasing spent outbox cursors");
 }
 
 /// Reads the outbox from the store into memory, up to the memory bound.
@@ -214,12 +243,10 @@ void load_from_store(endpoint_actor* self) {
       st.more_in_store = true;
       return;
     }
-    for (const auto& key : page->undecodable)
-      spdlog::error(
-        "write-back {}: an outbox entry does not decode and is left in place ({} bytes "
-        "of key)",
-        endpoint_name(st), key.size());
-    for (auto& item : page->items) hold(st, std::move(item));
+    for (const auto& problem : page->problems)
+      spdlog::error("write-back {}: {}; left in place", endpoint_name(st), problem);
+    if (!page->spent_cursors.empty()) erase_spent_cursors(self, std::move(page->spent_cursors));
+    for (auto& pending : page->items) hold(st, std::move(pending));
     after = page->next_after;
   } while (!after.empty());
 }
@@ -354,27 +381,14 @@ using item_iterator = std::map<std::uint64_t, held_item>::iterator;
 bool finish_item(endpoint_actor* self, visit_queue& q, const domain::visit_id& visit,
                  item_iterator which) {
   auto& st = self->state;
-  auto op = storage::delivered_op(which->second.item);
+  auto op = storage::delivered_op({which->second.item, which->second.source});
   mark_finished(st, visit, which->second.item.seq);
   q.items.erase(which);
   --st.held;
   q.busy = false;
   ++st.delivered;
   st.last_delivered_at = now_of(st);
-  // A lost erase only means one more (idempotent) delivery after a restart: nothing waits on it.
-  ++st.erases_pending;
-  auto id = st.journal_waits.add([self](const caf::error& err) {
-    auto& st = self->state;
-    --st.erases_pending;
-    if (err)
-      spdlog::warn("write-back {}: erasing a delivered outbox entry failed: {}", endpoint_name(st),
-                   to_domain_error(err).message);
-    // Memory drained while erases were pending, so pump() could not read on from the store yet:
-    // nothing else would wake it.
-    if (st.erases_pending == 0 && st.held == 0 && st.more_in_store) pump(self);
-  });
-  append_acked<caf::actor>(self, *st.args->journal, std::vector<storage::write_op>{std::move(op)},
-                           id);
+  append_ending(self, {std::move(op)}, "ending a delivered item in the outbox");
   if (!q.items.empty()) return false;
   st.queues.erase(visit);
   return true;
@@ -426,7 +440,7 @@ void dead_letter(endpoint_actor* self, const domain::visit_id& visit, visit_queu
     if (q->second.items.empty()) st.queues.erase(q);
     pump(self);
   });
-  append_acked<caf::actor>(self, *st.args->journal, storage::dead_letter_ops(letter), id);
+  append_acked<caf::actor>(self, *st.args->journal, storage::dead_letter_ops(letter, h.source), id);
 }
 
 /// Starts the next write of the first item of `visit`, which has one (see finish_unwritable).
@@ -508,7 +522,7 @@ void on_outcome(endpoint_actor* self, std::uint64_t attempt, fhir::delivery_outc
 
 void pump(endpoint_actor* self) {
   auto& st = self->state;
-  if (st.held == 0 && st.more_in_store && st.erases_pending == 0) load_from_store(self);
+  if (st.held == 0 && st.more_in_store && st.endings_pending == 0) load_from_store(self);
   if (!blocked_reason(st).empty() || !st.args->transport.deliver) return;
   auto now = now_of(st);
   std::optional<domain::timestamp> next_due;
@@ -596,7 +610,7 @@ void redrive_from(endpoint_actor* self, caf::typed_response_promise<std::uint64_
       return;
     }
     st.dead_letters -= std::min<std::uint64_t>(st.dead_letters, moved->size());
-    for (auto& letter : *moved) hold(st, std::move(letter.item));
+    for (auto& letter : *moved) hold(st, {std::move(letter.item), storage::outbox_source::entry});
     pump(self);
     redrive_from(self, std::move(promise), last, moved_so_far + moved->size());
   });
@@ -622,7 +636,8 @@ caf::behavior endpoint_behavior(endpoint_actor* self, domain::tenant_id tenant,
       // bypass the marks (the store is the truth once no erase is pending).
       if (!st.more_in_store)
         for (auto& item : items)
-          if (!finished_already(st, item)) hold(st, std::move(item));
+          if (!finished_already(st, item))
+            hold(st, {std::move(item), storage::outbox_source::cursor});
       pump(self);
     },
     [self](wb_attach_atom, const directory& dir) {

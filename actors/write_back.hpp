@@ -9,8 +9,9 @@
 // delivered after a restart.
 //
 // An endpoint actor:
-// - reads its outbox from the store (a page of at most `max_in_memory` items; the rest is read
-//   once memory drains), then takes pushed items;
+// - reads its outbox from the store (a page of at most `max_in_memory` items, rebuilt from each
+//   visit's events after its cursor, see storage/outbox.hpp; the rest is read once memory
+//   drains), then takes pushed items;
 // - learns the tenant's write-back policy (domain/write_back_policy.hpp, narrowed to what the
 //   box allows) and the endpoint's approved revision from its tenant actor, and checks the EHR's
 //   CapabilityStatement (at start, when told the endpoint or the policy changed, and every
@@ -23,8 +24,9 @@
 // - retries transient failures with exponential backoff and jitter (honouring Retry-After)
 //   behind a circuit breaker, and moves permanent failures (and items given up after
 //   `retry.max_attempts`) to the dead letters, durably, before forgetting them;
-// - erases a delivered item's outbox entry through the journal. Should that erase be lost in a
-//   crash, the item is delivered again after the restart, which the idempotent writes absorb.
+// - moves the visit's cursor past a delivered item through the journal (or erases the item's
+//   entry, for a re-driven one). Should that write be lost in a crash, the item is delivered
+//   again after the restart, which the idempotent writes absorb.
 
 #include "actors/directory.hpp"
 #include "actors/write_back_sink.hpp"

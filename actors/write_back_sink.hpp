@@ -1,7 +1,8 @@
 #pragma once
 
 // Where visit actors hand the write-back items of their appends once those are durable (the
-// items are already in the outbox: this only spares the write-back actors a store read). Kept
+// outbox rebuilds them from the events after a restart: this spares the write-back actors
+// reading them back). Kept
 // apart from actors/write_back.hpp so the visit actor does not depend on the fhir layer.
 
 #include "domain/write_back.hpp"

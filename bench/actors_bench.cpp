@@ -7,12 +7,13 @@
 // vector the benchmark keeps (a directory keeps one too).
 //   actors_bench memory N [N ...]     prints bytes_per_visit=<compacted, at the largest N> last
 // throughput: V visits, each driven by its own driver actor with one command in flight (a
-// device-test result: one durable event plus its outbox entry per command), E commands each,
-// through the real journal in sync mode. Then, alone in the process, two raw baselines of one
-// thread writing RocksDB WriteBatches of 64 events per fsync: the same writes as the actors (each
-// event with its outbox entry, one event of each of 64 visits, round robin over the V visits:
-// the headline), and the journal benchmark's (one 64-byte event of each of 64 visits, the events
-// column only). Medians over ROUNDS rounds (default 3).
+// device-test result: one durable event per command; its write-back item is rebuilt from the
+// events, not stored), E commands each, through the real journal in sync mode. Then, alone in
+// the process, two raw baselines of one thread writing RocksDB WriteBatches of 64 events per
+// fsync: the same writes as the actors (each event as the actors encode and key it, one event of
+// each of 64 visits, round robin over the V visits: the headline), and the journal benchmark's (one
+// 64-byte event of each of 64 visits, the events column only). Medians over ROUNDS rounds (default
+// 3).
 //   actors_bench throughput V E [ROUNDS]  prints durable_events_vs_raw_batched=<ratio to the
 //                                         same-writes baseline> last
 // latency: V visits, each watched by a subscriber actor; an open-loop sender makes R durable
@@ -25,7 +26,6 @@
 #include "actors/visit_actor.hpp"
 #include "bench_support.hpp"
 #include "domain/visit.hpp"
-#include "domain/write_back.hpp"
 #include "storage/journal.hpp"
 #include "storage/keys.hpp"
 #include "storage/rocksdb_options.hpp"
@@ -321,17 +321,15 @@ double raw_batched_events_per_second(const fs::path& dir, std::chrono::seconds d
   return rate;
 }
 
-/// What the visit actors write for one device-test command of visit number `i` (its event and
-/// its outbox entry), taken from the real decide/encode once; the baseline re-keys them per seq.
+/// What the visit actors write for one device-test command of visit number `i` (its event),
+/// taken from the real decide/encode once; the baseline re-keys it per seq.
 struct visit_writes {
   domain::visit_info info;
   std::vector<storage::write_op> ops;
 
-  /// The key of `c` for the visit's event `seq`, made as the store makes it.
-  [[nodiscard]] std::string key(storage::column c, std::uint64_t seq) const {
-    return c == storage::column::events
-             ? storage::keys::event(info.id.str(), seq)
-             : storage::keys::outbox(info.tenant.str(), info.endpoint.str(), info.id.str(), seq);
+  /// The key of the visit's event `seq`, made as the store makes it.
+  [[nodiscard]] std::string key(std::uint64_t seq) const {
+    return storage::keys::event(info.id.str(), seq);
   }
 };
 
@@ -341,17 +339,16 @@ visit_writes device_test_writes(const bench::template_visit& visit, std::size_t 
   auto events = decide(state, bench::device_test_command(),
                        timestamp{std::chrono::seconds{1'700'000'100}}, visit_policy{});
   if (!events || events->empty()) die("the device-test command decides to nothing");
-  auto write_backs = write_back_items(state, *events);
-  if (write_backs.empty()) die("the device-test event makes no write-back item");
-  visit_writes writes{state.info, storage::event_ops(state.info, *events, write_backs)};
+  visit_writes writes{state.info, storage::event_ops(state.info.id, *events)};
   for (const auto& op : writes.ops)
-    if (op.key != writes.key(op.c, state.last_seq + 1)) die("unexpected key layout");
+    if (op.c != storage::column::events || op.key != writes.key(state.last_seq + 1))
+      die("unexpected key layout");
   return writes;
 }
 
 /// One thread writing raw RocksDB WriteBatches of 64 events per fsync, each event written as the
-/// visit actors write it (its event and its outbox entry, same keys and value sizes, in the
-/// store's `events` and `outbox` columns with the store's options), one event of each of 64
+/// visit actors write it (same key and value, in the store's `events` column with the store's
+/// options), one event of each of 64
 /// consecutive visits of `visits` (round robin): the same writes as the actor run, with no actor,
 /// journal or encoding in between.
 double raw_same_writes_events_per_second(const fs::path& dir, const bench::template_visit& visit,
@@ -363,18 +360,13 @@ double raw_same_writes_events_per_second(const fs::path& dir, const bench::templ
   db_options.max_background_jobs = 2;
   std::vector<rocksdb::ColumnFamilyDescriptor> families{
     {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions{}}};
-  for (auto c : {storage::column::events, storage::column::outbox}) {
-    auto name = std::string{storage::column_name(c)};
-    families.emplace_back(name, storage::rocksdb_column_options(name));
-  }
+  const auto events_family = std::string{storage::column_name(storage::column::events)};
+  families.emplace_back(events_family, storage::rocksdb_column_options(events_family));
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   if (!rocksdb::DB::Open(db_options, dir.string(), families, &handles, &raw).ok())
     die("cannot open raw store");
   std::unique_ptr<rocksdb::DB> db{raw};
-  auto handle = [&](storage::column c) {
-    return c == storage::column::events ? handles[1] : handles[2];
-  };
   std::vector<visit_writes> per_visit;
   per_visit.reserve(visits);
   for (std::size_t i = 0; i < visits; ++i) per_visit.push_back(device_test_writes(visit, i));
@@ -386,7 +378,7 @@ double raw_same_writes_events_per_second(const fs::path& dir, const bench::templ
         auto v = next_visit++ % visits;
         auto seq = next_seq[v]++;
         for (const auto& op : per_visit[v].ops)
-          batch.Put(handle(op.c), per_visit[v].key(op.c, seq), op.value);
+          batch.Put(handles[1], per_visit[v].key(seq), op.value);
       }
     });
   for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
@@ -615,7 +607,8 @@ std::pair<double, double> append_fdatasync_us(std::size_t bytes, std::size_t rou
 }
 
 int latency_main(std::size_t visits, const std::vector<double>& rates) {
-  // About the WAL record of a 50k/s commit: ~47 events of ~170 bytes with their outbox entries.
+  // About the WAL record of a 50k/s commit when each event had its outbox entry (~47 events of
+  // ~170 bytes); kept at 8 KiB since, so the figure compares with earlier runs.
   auto [sync_p50, sync_p99] = append_fdatasync_us(std::size_t{8} * 1024, 500);
   std::printf("disk: append of 8 KiB + fdatasync p50_us=%.0f p99_us=%.0f\n", sync_p50, sync_p99);
   visit_fleet fleet{"actors-latency", bench::in_progress_visit(), visits};

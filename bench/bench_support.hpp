@@ -38,7 +38,7 @@ inline const domain::participant_id& template_patient() {
 }
 
 /// The command the throughput benchmark drives: the patient reports a device test, one durable
-/// event (and its outbox entry) per command.
+/// event per command (with a write-back item, rebuilt from the event rather than stored).
 inline domain::command device_test_command() {
   return domain::cmd::report_device_test{template_patient(), id<domain::device_id>("d-2"), true,
                                          true, true};

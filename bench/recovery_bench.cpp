@@ -56,8 +56,7 @@ int main(int argc, char** argv) {
         return all;
       }();
       for (auto& op : storage::open_visit_ops(*info)) batch.push_back(std::move(op));
-      for (auto& op : storage::event_ops(domain::initial_state(*info), events))
-        batch.push_back(std::move(op));
+      for (auto& op : storage::event_ops(info->id, events)) batch.push_back(std::move(op));
       if (batch.size() >= 20'000 || v + 1 == visits) {
         if (auto ok = (*s)->write(batch); !ok) die(ok.err().message);
         batch.clear();

@@ -110,7 +110,9 @@ std::vector<write_back_item> write_back_items(const visit_state& before,
                    items.push_back(std::move(item));
                  },
                  [&](const visit_ended& x) {
-                   if (!info.encounter && !info.appointment) return;
+                   // Unconditionally (a visit has an Encounter or an Appointment anyway): the
+                   // visit's last item is what closes its write-back cursor
+                   // (storage/outbox.hpp).
                    auto item = make(e, write_back_kind::visit_ended);
                    item.started_at = started_at;
                    item.ended_because = x.reason;
@@ -128,6 +130,24 @@ std::vector<write_back_item> write_back_items(const visit_state& before,
                  [](const auto&) {},
                },
                e.event);
+  }
+  return items;
+}
+
+std::vector<write_back_item> write_back_items_after(const visit_info& info,
+                                                    std::span<const event_envelope> events,
+                                                    std::uint64_t after) {
+  std::vector<write_back_item> items;
+  auto state = initial_state(info);
+  for (const auto& e : events) {
+    // Each event against the fold of the events before it: what its append computed, however
+    // the appends grouped the events (pinned by a randomized test).
+    if (e.seq > after) {
+      auto more = write_back_items(state, {&e, 1});
+      items.insert(items.end(), std::make_move_iterator(more.begin()),
+                   std::make_move_iterator(more.end()));
+    }
+    apply(state, e);
   }
   return items;
 }

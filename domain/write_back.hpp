@@ -1,9 +1,10 @@
 #pragma once
 
 // What visitd writes back to the EHR, decided from a visit's events. Each event that matters to
-// the EHR becomes one self-contained `write_back_item` (stored in the outbox in the same batch as
-// the event), so delivering it never needs the visit's state: it names the visit's Encounter and
-// Appointment, the participant's role and EHR identity, and what happened when.
+// the EHR becomes one self-contained `write_back_item` (the outbox keeps only how far a visit's
+// items were delivered, and rebuilds the rest from the events after a restart: see
+// storage/outbox.hpp), so delivering it never needs the visit's state: it names the visit's
+// Encounter and Appointment, the participant's role and EHR identity, and what happened when.
 //
 // Which FHIR writes an item causes (`planned_writes`):
 //   connected / disconnected  AuditEvent (DICOM 110114 user authentication, 110122 login /
@@ -15,7 +16,8 @@
 //   visit_ended               Encounter status `finished`, period end; Appointment `fulfilled`
 //                             when it was completed, `noshow` when it was a no-show (the
 //                             report's rules); a cancelled or abandoned visit leaves the
-//                             Appointment as the EHR has it.
+//                             Appointment as the EHR has it. Every ended visit has this
+//                             item, and it is its last: it ends the visit's write-back.
 // Each write is idempotent and monotonic (statuses only move forward, a period start only moves
 // earlier and its end only later), so applying an item twice, or out of order after a retry,
 // leaves the EHR as applying it once in order.
@@ -96,6 +98,12 @@ struct write_back_item {
 /// (lobby messages, admissions, denials, a guest's or provider's lobby entry) cause none.
 [[nodiscard]] std::vector<write_back_item> write_back_items(const visit_state& before,
                                                             std::span<const event_envelope> events);
+
+/// The items of a visit's journal `events` (all of them, from seq 1) caused by the events after
+/// seq `after`: the same items the appends computed with `write_back_items`. The outbox stores
+/// no items, only how far each visit's were delivered, and rebuilds the rest with this.
+[[nodiscard]] std::vector<write_back_item> write_back_items_after(
+  const visit_info& info, std::span<const event_envelope> events, std::uint64_t after);
 
 /// The stable key of the event behind an item: `{tenant}/{visit}/{seq}`. Unique across the box
 /// (visit ids are), and the same however often the item is retried.

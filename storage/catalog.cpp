@@ -3,6 +3,7 @@
 #include "domain/binary.hpp"
 #include "domain/record_codec.hpp"
 #include "storage/keys.hpp"
+#include "storage/outbox.hpp"
 #include "storage/record_scan.hpp"
 
 #include <optional>
@@ -118,7 +119,8 @@ domain::result<visit_header> decode_header(std::string_view bytes) {
 }
 
 std::vector<write_op> open_visit_ops(const domain::visit_info& info) {
-  return {{column::visits, keys::visit(info.id.str()), encode_header({info, std::nullopt, false})}};
+  return {{column::visits, keys::visit(info.id.str()), encode_header({info, std::nullopt, false})},
+          open_cursor_op(info)};
 }
 
 std::uint64_t day_of(domain::timestamp t) noexcept {

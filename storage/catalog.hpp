@@ -57,7 +57,7 @@ struct visit_header {
 [[nodiscard]] std::string encode_header(const visit_header& header);
 [[nodiscard]] domain::result<visit_header> decode_header(std::string_view bytes);
 
-/// Ops that create a visit (its header).
+/// Ops that create a visit: its header, and its write-back cursor (storage/outbox.hpp).
 [[nodiscard]] std::vector<write_op> open_visit_ops(const domain::visit_info& info);
 
 /// Ops that close a visit: its header marked ended at `ended_at`, and its report row computed

@@ -1,9 +1,19 @@
 #pragma once
 
-// The write-back outbox and its dead letters (docs/storage.md). Outbox entries are written with
-// the visit events that cause them (storage/visit_log.hpp); this module reads them back per
-// endpoint, in key order (per visit, in sequence order), and makes the atomic groups that end an
-// entry: delivered (erased), dead-lettered (moved to `dead_letters`) or re-driven (moved back).
+// The write-back outbox and its dead letters (docs/storage.md).
+//
+// The outbox holds, per endpoint and visit, in key order:
+// - the visit's *cursor* (the key with seq 0, which no event has): how far the visit's items
+//   have been finished (delivered or dead-lettered). It is written with the visit's header and
+//   erased when its last item, the visit's end, is finished. A visit's items themselves are not
+//   stored: they are rebuilt from its events after the cursor (domain::write_back_items_after),
+//   because the events are stored anyway and a second record per event would double what each
+//   append inserts;
+// - *entries*: items stored whole under their own key (tenant | endpoint | visit | seq): dead
+//   letters an admin re-drove, items kept when retention purges an ended visit's events, and
+//   items written by builds before the cursors (schema version 1).
+// This module reads both back per endpoint, in key order, and makes the atomic groups that end an
+// item: delivered, dead-lettered (stored in `dead_letters`) or re-driven (back as an entry).
 
 #include "domain/error.hpp"
 #include "domain/ids.hpp"
@@ -25,30 +35,63 @@ using endpoint_ref = std::pair<domain::tenant_id, domain::endpoint_id>;
 /// scan).
 [[nodiscard]] domain::result<std::vector<endpoint_ref>> outbox_endpoints(const store& source);
 
+/// Where a pending item is kept.
+enum class outbox_source : std::uint8_t {
+  cursor,  ///< Rebuilt from its visit's events after the visit's cursor.
+  entry,   ///< Stored whole under its own key.
+};
+
+struct pending_item {
+  domain::write_back_item item;
+  outbox_source source = outbox_source::cursor;
+};
+
 /// One page of an endpoint's outbox.
 struct outbox_page {
-  std::vector<domain::write_back_item> items;
-  /// Entries that do not decode (a corrupt store): their keys, left in place and reported.
-  std::vector<std::string> undecodable;
+  std::vector<pending_item> items;
+  /// What could not be read (an entry or a cursor that does not decode, a visit whose header or
+  /// events do not): left in place, described for the log.
+  std::vector<std::string> problems;
+  /// Cursors with nothing left behind them, of visits that ended (the visit's end was finished
+  /// while retention kept its items as entries): to be erased (`spent_cursor_op`).
+  std::vector<std::string> spent_cursors;
   /// The key to continue after, or empty when the outbox was read to its end.
   std::string next_after;
 };
 
-/// Up to `limit` entries of the endpoint's outbox whose keys come after `after` (empty: from the
-/// start), in key order: by visit, then by sequence.
+/// Up to `limit` keys (cursors and entries) of the endpoint's outbox after `after` (empty: from
+/// the start), in key order, with the items they hold: by visit, then by sequence.
 [[nodiscard]] domain::result<outbox_page> read_outbox(const store& source,
                                                       const domain::tenant_id& tenant,
                                                       const domain::endpoint_id& endpoint,
                                                       const std::string& after, std::size_t limit);
 
-/// The outbox key of `item`.
+/// The outbox key of `item` as an entry (also the key of its dead letter).
 [[nodiscard]] std::string outbox_key(const domain::write_back_item& item);
 
-/// Ends an entry as delivered.
-[[nodiscard]] write_op delivered_op(const domain::write_back_item& item);
+/// Creates a visit's cursor, at nothing finished: written with the visit's header.
+[[nodiscard]] write_op open_cursor_op(const domain::visit_info& info);
 
-/// Moves an entry to the dead letters (one group).
-[[nodiscard]] std::vector<write_op> dead_letter_ops(const domain::dead_letter& letter);
+/// Ends an item as delivered: an entry is erased; a cursor moves past the item, or goes with the
+/// visit's end (a visit's items finish in sequence order, and the end is the last).
+[[nodiscard]] write_op delivered_op(const pending_item& pending);
+
+/// Ends an item as dead-lettered, storing the letter (one group).
+[[nodiscard]] std::vector<write_op> dead_letter_ops(const domain::dead_letter& letter,
+                                                    outbox_source source);
+
+/// Erases a spent cursor (`outbox_page::spent_cursors`).
+[[nodiscard]] write_op spent_cursor_op(std::string key);
+
+/// The ops that keep the pending items of a visit as entries and erase its cursor (nothing when
+/// it has none): retention runs them with the purge of the visit's events, which the cursor
+/// needs.
+[[nodiscard]] domain::result<std::vector<write_op>> keep_pending_ops(
+  const store& source, const domain::visit_info& info);
+
+/// The ops that give every open visit of a store written before the cursors (schema version 1)
+/// a cursor at its last event: its items up to there are entries already.
+[[nodiscard]] domain::result<std::vector<write_op>> missing_cursor_ops(const store& source);
 
 /// The dead letters of an endpoint, in key order, at most `limit`, starting after the letter
 /// whose item's outbox key is `after` (empty: from the first).
@@ -61,7 +104,7 @@ struct outbox_page {
                                                                const domain::tenant_id& tenant,
                                                                const domain::endpoint_id& endpoint);
 
-/// Moves dead letters back into the outbox (one group), to be delivered again.
+/// Moves dead letters back into the outbox as entries (one group), to be delivered again.
 [[nodiscard]] std::vector<write_op> redrive_ops(std::span<const domain::dead_letter> letters);
 
 }  // namespace visitd::storage

@@ -3,6 +3,7 @@
 #include "storage/audit_log.hpp"
 #include "storage/catalog.hpp"
 #include "storage/keys.hpp"
+#include "storage/outbox.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -85,12 +86,14 @@ domain::result<retention_outcome> apply_retention(store& target, domain::timesta
 
   for (auto& header : to_purge) {
     const auto& id = header.info.id.str();
+    // Write-backs still pending are rebuilt from the events: keep them as entries first.
+    auto ops = keep_pending_ops(target, header.info);
+    if (!ops) return std::move(ops).err();
     header.events_purged = true;
-    std::vector<write_op> ops{
-      {column::events, keys::event_prefix(id), keys::event_prefix_end(id), op_kind::erase_range},
-      {column::visits, keys::visit(id), encode_header(header)},
-    };
-    if (auto ok = target.write(ops); !ok) return std::move(ok).err();
+    ops->push_back(
+      {column::events, keys::event_prefix(id), keys::event_prefix_end(id), op_kind::erase_range});
+    ops->push_back({column::visits, keys::visit(id), encode_header(header)});
+    if (auto ok = target.write(*ops); !ok) return std::move(ok).err();
     ++outcome.visits_purged;
   }
 

@@ -1,3 +1,4 @@
+#include "storage/outbox.hpp"
 #include "storage/rocksdb_options.hpp"
 #include "storage/store.hpp"
 
@@ -203,6 +204,14 @@ domain::result<void> check_or_record_schema(store& s) {
     return make_error(errc::storage_failure,
                       "store has schema version " + text + ", newer than this build's " +
                         std::to_string(schema_version) + ": refusing to open it");
+  if (version == 1) {
+    // Version 2 keeps a write-back cursor per visit instead of an outbox entry per item
+    // (storage/outbox.hpp): open visits get theirs, with the new version, in one group.
+    auto ops = missing_cursor_ops(s);
+    if (!ops) return std::move(ops).err();
+    ops->push_back({column::meta, std::string{schema_version_key}, std::to_string(2)});
+    return s.write(*ops);
+  }
   return {};
 }
 

@@ -45,8 +45,9 @@ enum class column : int {
 /// The RocksDB column family name of `c` (stable: it is on disk).
 [[nodiscard]] std::string_view column_name(column c) noexcept;
 
-/// The schema version this build writes; a store with a newer one is refused at open.
-inline constexpr int schema_version = 1;
+/// The schema version this build writes; a store with a newer one is refused at open, an older
+/// one is brought up to it. 2: write-back cursors (storage/outbox.hpp).
+inline constexpr int schema_version = 2;
 
 struct store_options {
   std::string path;  ///< Directory of the database; created if missing.

@@ -1,27 +1,16 @@
 #include "storage/visit_log.hpp"
 
 #include "domain/event_codec.hpp"
-#include "domain/write_back.hpp"
 #include "storage/keys.hpp"
 
 namespace visitd::storage {
 
-std::vector<write_op> event_ops(const domain::visit_state& before,
+std::vector<write_op> event_ops(const domain::visit_id& visit,
                                 std::span<const domain::event_envelope> events) {
-  return event_ops(before.info, events, domain::write_back_items(before, events));
-}
-
-std::vector<write_op> event_ops(const domain::visit_info& info,
-                                std::span<const domain::event_envelope> events,
-                                std::span<const domain::write_back_item> items) {
   std::vector<write_op> ops;
-  ops.reserve(events.size() + items.size());
-  for (const auto& item : items)
-    ops.push_back({column::outbox,
-                   keys::outbox(info.tenant.str(), info.endpoint.str(), info.id.str(), item.seq),
-                   domain::encode(item)});
+  ops.reserve(events.size());
   for (const auto& e : events)
-    ops.push_back({column::events, keys::event(info.id.str(), e.seq), domain::encode(e)});
+    ops.push_back({column::events, keys::event(visit.str(), e.seq), domain::encode(e)});
   return ops;
 }
 

@@ -1,5 +1,6 @@
 #include "domain/write_back.hpp"
 
+#include "random_commands.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -100,6 +101,50 @@ TEST(write_back_items, a_visit_without_encounter_or_appointment_writes_only_audi
   for (const auto& i : d.items) EXPECT_NE(i.kind, write_back_kind::visit_started);
   auto d2 = full_visit(info_with(true, false));
   for (const auto& i : d2.items) EXPECT_NE(i.kind, write_back_kind::lobby_entered);
+}
+
+// The outbox rebuilds pending items from the journal (write_back_items_after) instead of storing
+// them, so that must give exactly what the appends computed, however decide grouped the events.
+TEST(write_back_items_after, rebuilds_from_the_journal_what_the_appends_computed) {
+  const auto people = cast();
+  std::size_t compared = 0;
+  std::size_t ended = 0;
+  for (std::uint64_t seed = 1; seed <= 300; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    generator gen{seed};
+    const bool encounter = gen.coin(60);
+    auto info = info_with(encounter, !encounter || gen.coin(50));  // a visit needs one of them
+    visit_state state = initial_state(info);
+    std::vector<event_envelope> journal;
+    std::vector<write_back_item> appended;
+    timestamp now = t0() - 10min;
+    for (int step = 0; step < 60 && state.status != visit_status::ended; ++step) {
+      now += gen.step();
+      auto events = decide(state, gen.next(people), now, visit_policy{});
+      if (!events) continue;
+      auto items = write_back_items(state, *events);
+      appended.insert(appended.end(), items.begin(), items.end());
+      for (const auto& e : *events) {
+        apply(state, e);
+        journal.push_back(e);
+      }
+    }
+    ASSERT_EQ(write_back_items_after(info, journal, 0), appended);
+    compared += appended.size();
+    const auto after = gen.below(state.last_seq + 1);
+    std::vector<write_back_item> tail;
+    for (const auto& i : appended)
+      if (i.seq > after) tail.push_back(i);
+    EXPECT_EQ(write_back_items_after(info, journal, after), tail) << "after seq " << after;
+    if (state.status == visit_status::ended) {
+      ++ended;
+      ASSERT_FALSE(appended.empty());
+      EXPECT_EQ(appended.back().kind, write_back_kind::visit_ended)
+        << "an ended visit's last item is its end";
+    }
+  }
+  EXPECT_GT(compared, 3000u) << "too few items to compare";
+  EXPECT_GT(ended, 30u) << "too few visits ended";
 }
 
 TEST(write_back_items, a_visit_that_never_started_ends_without_started_at) {

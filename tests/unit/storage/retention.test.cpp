@@ -3,6 +3,8 @@
 #include "domain/audit.hpp"
 #include "storage/audit_log.hpp"
 #include "storage/keys.hpp"
+#include "storage/outbox.hpp"
+#include "storage/visit_log.hpp"
 #include "store_fixture.hpp"
 
 #include <string>
@@ -57,6 +59,32 @@ TEST_F(store_test, ended_visits_lose_raw_events_after_the_retention_only) {
 
   // Idempotent: nothing more to purge.
   EXPECT_EQ(apply_retention(*store_, now, {days(30), days(730)})->visits_purged, 0u);
+}
+
+TEST_F(store_test, write_backs_still_pending_are_kept_when_a_visits_events_are_purged) {
+  stored_visit visit{*store_, "visit-old", "t1", at(0)};
+  visit.start_consultation(at(1));
+  visit.end(at(100));
+  auto before = read_outbox(*store_, id<tenant_id>("t1"), id<endpoint_id>("ep-1"), {}, 100);
+  ASSERT_TRUE(before) << before.err().message;
+  ASSERT_FALSE(before->items.empty());
+  for (const auto& p : before->items) ASSERT_EQ(p.source, outbox_source::cursor);
+
+  auto outcome = apply_retention(*store_, at(0) + days(31), {days(30), days(730)});
+  ASSERT_TRUE(outcome) << outcome.err().message;
+  ASSERT_EQ(outcome->visits_purged, 1u);
+  ASSERT_TRUE(read_events(*store_, id<visit_id>("visit-old"))->empty());
+
+  // The same items, now stored whole: nothing lost with the events they were rebuilt from.
+  auto after = read_outbox(*store_, id<tenant_id>("t1"), id<endpoint_id>("ep-1"), {}, 100);
+  ASSERT_TRUE(after) << after.err().message;
+  EXPECT_TRUE(after->problems.empty());
+  EXPECT_TRUE(after->spent_cursors.empty());
+  ASSERT_EQ(after->items.size(), before->items.size());
+  for (std::size_t i = 0; i < after->items.size(); ++i) {
+    EXPECT_EQ(after->items[i].item, before->items[i].item);
+    EXPECT_EQ(after->items[i].source, outbox_source::entry);
+  }
 }
 
 TEST_F(store_test, report_rows_expire_per_tenant_by_day) {

@@ -1,3 +1,5 @@
+#include "storage/catalog.hpp"
+#include "storage/keys.hpp"
 #include "storage/store.hpp"
 #include "store_fixture.hpp"
 
@@ -83,6 +85,29 @@ TEST(rocksdb_store, refuses_a_store_written_by_a_newer_schema) {
   ASSERT_FALSE(reopened);
   EXPECT_EQ(reopened.err().code, domain::errc::storage_failure);
   EXPECT_NE(reopened.err().message.find("newer"), std::string::npos);
+}
+
+TEST(rocksdb_store, a_version_1_store_is_given_write_back_cursors_at_open) {
+  temp_dir dir;
+  auto info = domain::make_visit_info(
+    domain::visit_id::parse("v-1").value(), domain::tenant_id::parse("t-1").value(),
+    domain::endpoint_id::parse("ep-1").value(),
+    domain::fhir_reference::parse("Appointment/a1").value(), std::nullopt, std::nullopt,
+    domain::timestamp{std::chrono::seconds{1'800'000'000}});
+  ASSERT_TRUE(info);
+  const auto cursor = keys::outbox("t-1", "ep-1", "v-1", 0);
+  {
+    auto store = open_rocksdb_store({dir.path(), durability::sync});
+    ASSERT_TRUE(store);
+    // As version 1 wrote an open visit: its header alone.
+    ASSERT_TRUE((*store)->write(std::vector<write_op>{open_visit_ops(*info).front()}));
+    ASSERT_TRUE((*store)->put(column::meta, "schema_version", "1"));
+    ASSERT_EQ((*store)->get(column::outbox, cursor).err().code, domain::errc::not_found);
+  }
+  auto reopened = open_rocksdb_store({dir.path(), durability::sync});
+  ASSERT_TRUE(reopened) << reopened.err().message;
+  EXPECT_EQ(*(*reopened)->get(column::meta, "schema_version"), std::to_string(schema_version));
+  EXPECT_TRUE((*reopened)->get(column::outbox, cursor)) << "the open visit has its cursor";
 }
 
 TEST(rocksdb_store, column_names_are_unique) {

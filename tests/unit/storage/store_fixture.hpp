@@ -75,7 +75,7 @@ public:
   void run(const domain::command& c, domain::timestamp now) {
     auto events = domain::decide(state_, c, now, domain::visit_policy{});
     ASSERT_TRUE(events) << events.err().message;
-    auto ops = event_ops(state_, *events);
+    auto ops = event_ops(state_.info.id, *events);
     for (const auto& e : *events) {
       domain::apply(state_, e);
       all_.push_back(e);
