@@ -506,9 +506,16 @@ visit_impl::behavior_type stored_visit(self_pointer self,
   self->state.env = env;
   self->request(env->loader, env->limits.load_timeout, load_visit_atom::value, visit, after_failure)
     .await(
-      [self](loaded_visit& loaded) {
+      [self, after_failure](loaded_visit& loaded) {
         start_with(self->state, std::move(loaded.state), loaded.history);
         arm_expiry(self);
+        // The failed actor may have had an append made durable and died before pushing its
+        // items: the write-back reads them from the store before any push of this actor.
+        const auto& env = *self->state.env;
+        if (after_failure && env.write_back) {
+          const auto& info = self->state.live->visit.info;
+          self->send(env.write_back, wb_resync_atom::value, info.tenant, info.endpoint, info.id);
+        }
       },
       [self](caf::error& err) { self->quit(std::move(err)); });
   return visit_behavior(self);

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <utility>
 
 namespace visitd::actors {
@@ -91,6 +92,11 @@ struct endpoint_state {
     domain::timestamp at{};
   };
   std::map<domain::visit_id, finished_mark> recently_finished;
+  /// Visits a store read could not rebuild: their pushes are not taken (delivering one would move
+  /// the cursor past the items not read) until a read of the visit succeeds, tried again at
+  /// `unreadable_retry_at`.
+  std::set<domain::visit_id> unreadable;
+  std::optional<domain::timestamp> unreadable_retry_at;
   domain::timestamp marks_pruned_at{};
   std::size_t held = 0;
   bool more_in_store = false;
@@ -224,10 +230,49 @@ void erase_spent_cursors(endpoint_actor* self, std::vector<std::string> keys) {
   append_ending(self, std::move(ops), "erasing spent outbox cursors");
 }
 
+/// Holds what a store read found, and erases the spent cursors it found. `while_ending`: items
+/// finished lately may still be in the store (their cursor moves not yet written), so ones
+/// already finished are dropped, as pushes are.
+void take_page(endpoint_actor* self, storage::outbox_page& page, bool while_ending) {
+  auto& st = self->state;
+  for (const auto& problem : page.problems)
+    spdlog::error("write-back {}: {}; left in place", endpoint_name(st), problem);
+  if (!page.spent_cursors.empty()) erase_spent_cursors(self, std::move(page.spent_cursors));
+  for (auto& visit : page.unreadable) st.unreadable.insert(std::move(visit));
+  if (!st.unreadable.empty() && !st.unreadable_retry_at) {
+    st.unreadable_retry_at = now_of(st) + st.args->options.setup_retry;
+    schedule_tick(self, *st.unreadable_retry_at);
+  }
+  for (auto& pending : page.items) {
+    // A re-driven entry's seq is below the visit's finished mark: only cursor items are marked.
+    if (while_ending && pending.source == storage::outbox_source::cursor &&
+        finished_already(st, pending.item))
+      continue;
+    hold(st, std::move(pending));
+  }
+}
+
+/// Reads one visit's items from the store: its actor was restarted after a failure, or a store
+/// read could not rebuild it.
+void read_visit(endpoint_actor* self, const domain::visit_id& visit) {
+  auto& st = self->state;
+  st.unreadable.erase(visit);
+  if (st.more_in_store) return;  // the whole read to come gets it
+  auto page = storage::read_visit_outbox(*st.args->store, st.tenant, st.endpoint, visit);
+  if (!page) {
+    spdlog::error("write-back {}: reading the outbox of visit {} failed: {}", endpoint_name(st),
+                  visit.str(), page.err().message);
+    page = storage::outbox_page{};
+    page->unreadable.push_back(visit);
+  }
+  take_page(self, *page, true);
+}
+
 /// Reads the outbox from the store into memory, up to the memory bound.
 void load_from_store(endpoint_actor* self) {
   auto& st = self->state;
   st.more_in_store = false;
+  st.unreadable.clear();  // the read rebuilds them too
   std::string after;
   do {
     auto room = st.args->options.max_in_memory - std::min(st.held, st.args->options.max_in_memory);
@@ -243,10 +288,7 @@ void load_from_store(endpoint_actor* self) {
       st.more_in_store = true;
       return;
     }
-    for (const auto& problem : page->problems)
-      spdlog::error("write-back {}: {}; left in place", endpoint_name(st), problem);
-    if (!page->spent_cursors.empty()) erase_spent_cursors(self, std::move(page->spent_cursors));
-    for (auto& pending : page->items) hold(st, std::move(pending));
+    take_page(self, *page, false);
     after = page->next_after;
   } while (!after.empty());
 }
@@ -523,6 +565,12 @@ void on_outcome(endpoint_actor* self, std::uint64_t attempt, fhir::delivery_outc
 void pump(endpoint_actor* self) {
   auto& st = self->state;
   if (st.held == 0 && st.more_in_store && st.endings_pending == 0) load_from_store(self);
+  if (st.unreadable_retry_at && *st.unreadable_retry_at <= now_of(st)) {
+    st.unreadable_retry_at.reset();
+    auto visits = std::move(st.unreadable);
+    st.unreadable.clear();
+    for (const auto& visit : visits) read_visit(self, visit);
+  }
   if (!blocked_reason(st).empty() || !st.args->transport.deliver) return;
   auto now = now_of(st);
   std::optional<domain::timestamp> next_due;
@@ -632,12 +680,17 @@ caf::behavior endpoint_behavior(endpoint_actor* self, domain::tenant_id tenant,
   return {
     [self](wb_items_atom, std::vector<domain::write_back_item>& items) {
       auto& st = self->state;
-      // Beyond memory they are read from the store later; re-driven letters and store reads
-      // bypass the marks (the store is the truth once no erase is pending).
+      // Beyond memory they are read from the store later, and so are an unreadable visit's;
+      // re-driven letters and whole store reads bypass the marks (the store is the truth once no
+      // ending is pending).
       if (!st.more_in_store)
         for (auto& item : items)
-          if (!finished_already(st, item))
+          if (!finished_already(st, item) && !st.unreadable.contains(item.visit))
             hold(st, {std::move(item), storage::outbox_source::cursor});
+      pump(self);
+    },
+    [self](wb_resync_atom, const domain::visit_id& visit) {
+      read_visit(self, visit);
       pump(self);
     },
     [self](wb_attach_atom, const directory& dir) {
@@ -858,6 +911,11 @@ write_back_hub spawn_write_back_hub(caf::actor_system& system, write_back_args a
         // While the endpoint's actor waits to be restarted, its items wait in the store.
         if (auto* to = endpoint_of(self, items.front().tenant, items.front().endpoint))
           caf::anon_send(*to, atom, std::move(items));
+      },
+      [self](wb_resync_atom atom, const domain::tenant_id& tenant,
+             const domain::endpoint_id& endpoint, const domain::visit_id& visit) {
+        // While the endpoint's actor waits to be restarted, the new one reads the whole store.
+        if (auto* to = endpoint_of(self, tenant, endpoint)) caf::anon_send(*to, atom, visit);
       },
       [self](wb_attach_atom atom, const directory& dir) {
         self->state.dir = dir;

@@ -5,13 +5,15 @@
 //
 // The hub (`write_back_hub`) receives the items of every durable visit append (visit actors send
 // them, see actors/write_back_sink.hpp) and spawns an endpoint actor on first need; at start it
-// spawns one for every endpoint with a non-empty outbox, so what a crash left pending is
+// spawns one for every endpoint with anything in its outbox, so what a crash left pending is
 // delivered after a restart.
 //
 // An endpoint actor:
-// - reads its outbox from the store (a page of at most `max_in_memory` items, rebuilt from each
-//   visit's events after its cursor, see storage/outbox.hpp; the rest is read once memory
-//   drains), then takes pushed items;
+// - reads its outbox from the store (pages of visits' items, rebuilt from each visit's events
+//   after its cursor, see storage/outbox.hpp, up to `max_in_memory` items; the rest is read
+//   once memory drains), then takes pushed items. A visit the read could not rebuild, or whose
+//   actor was restarted after a failure, is read again on its own; its pushes are not taken
+//   until then, since delivering one moves the visit's cursor past everything before it;
 // - learns the tenant's write-back policy (domain/write_back_policy.hpp, narrowed to what the
 //   box allows) and the endpoint's approved revision from its tenant actor, and checks the EHR's
 //   CapabilityStatement (at start, when told the endpoint or the policy changed, and every
@@ -63,6 +65,8 @@ using wb_refresh_atom = caf::atom_constant<caf::atom("wbrefresh")>;
 
 /// The hub's interface:
 ///   (wb_items_atom, items)                      -> routed to the items' endpoint actor.
+///   (wb_resync_atom, tenant, endpoint, visit)   -> the endpoint actor reads the visit's items
+///                                                  from the store (actors/write_back_sink.hpp).
 ///   (wb_attach_atom, directory)                 -> where endpoint actors look endpoints up
 ///                                                  (the directory is spawned after the hub).
 ///   (wb_status_atom, tenant, endpoint)          -> write_back_status.
@@ -78,6 +82,7 @@ using wb_refresh_atom = caf::atom_constant<caf::atom("wbrefresh")>;
 ///                                                  reads it again.
 using write_back_hub = caf::typed_actor<
   caf::reacts_to<wb_items_atom, std::vector<domain::write_back_item>>,
+  caf::reacts_to<wb_resync_atom, domain::tenant_id, domain::endpoint_id, domain::visit_id>,
   caf::reacts_to<wb_attach_atom, directory>,
   caf::replies_to<wb_status_atom, domain::tenant_id, domain::endpoint_id>::with<write_back_status>,
   caf::replies_to<wb_list_atom>::with<std::vector<write_back_status>>,
@@ -93,7 +98,7 @@ struct write_back_args {
   clock_function clock;
   write_back_transport transport;
   write_back_options options;
-  /// Spawn an actor for every endpoint with outbox entries at start.
+  /// Spawn an actor for every endpoint with anything in its outbox at start.
   bool resume_stored = true;
 };
 

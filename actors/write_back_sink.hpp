@@ -18,9 +18,15 @@ namespace visitd::actors {
 
 /// Items of one append (one visit, so one tenant endpoint), in sequence order.
 using wb_items_atom = caf::atom_constant<caf::atom("wbitems")>;
+/// A visit actor restarted after a failure: an append of its predecessor may have become durable
+/// without its items being pushed, so the visit's items are read from the store. Sent before
+/// the new actor's first push, by the same actor, so it arrives first: a push never moves the
+/// visit's cursor past items nobody holds.
+using wb_resync_atom = caf::atom_constant<caf::atom("wbresync")>;
 
-using write_back_sink =
-  caf::typed_actor<caf::reacts_to<wb_items_atom, std::vector<domain::write_back_item>>>;
+using write_back_sink = caf::typed_actor<
+  caf::reacts_to<wb_items_atom, std::vector<domain::write_back_item>>,
+  caf::reacts_to<wb_resync_atom, domain::tenant_id, domain::endpoint_id, domain::visit_id>>;
 
 }  // namespace visitd::actors
 

@@ -29,8 +29,10 @@ void retention_runner::run() {
                 std::chrono::steady_clock::now() - started)
                 .count();
     if (outcome)
-      spdlog::info("retention visits_purged={} tenants_checked={} ms={}", outcome->visits_purged,
-                   outcome->tenants_with_reports, ms);
+      spdlog::info(
+        "retention visits_purged={} visits_kept_for_write_back={} tenants_checked={} ms={}",
+        outcome->visits_purged, outcome->visits_kept_for_write_back, outcome->tenants_with_reports,
+        ms);
     else
       spdlog::error("retention failed: {}", outcome.err().message);
     lock.lock();

@@ -147,7 +147,7 @@ struct dead_letter {
 
 /// What to do after one delivery attempt.
 enum class delivery_verdict : std::uint8_t {
-  delivered,  ///< Done: drop the outbox entry.
+  delivered,  ///< Done: the item leaves the outbox.
   retry,      ///< Transient (network, timeout, 429, 5xx, 409/412 after merging): try again.
   permanent,  ///< The EHR refuses it for good (other 4xx): dead-letter it.
 };

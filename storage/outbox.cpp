@@ -5,6 +5,7 @@
 #include "storage/visit_log.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 
 namespace visitd::storage {
@@ -53,6 +54,7 @@ void rebuild(const store& source, const domain::tenant_id& tenant,
   if (!header) {
     page.problems.push_back("the cursor of visit " + visit +
                             " has no readable visit header: " + header.err().message);
+    page.unreadable.push_back(cursor.visit);
     return;
   }
   if (header->info.tenant != tenant || header->info.endpoint != endpoint) {
@@ -60,7 +62,8 @@ void rebuild(const store& source, const domain::tenant_id& tenant,
     return;
   }
   if (header->events_purged) {
-    // Retention kept the items as entries before purging the events: nothing is behind it.
+    // Retention purges no visit with a cursor, so this one came back after the visit's end
+    // erased it: nothing is behind it.
     page.spent_cursors.push_back(std::move(cursor.key));
     return;
   }
@@ -68,6 +71,7 @@ void rebuild(const store& source, const domain::tenant_id& tenant,
   if (!events) {
     page.problems.push_back("the events of visit " + visit +
                             " could not be read: " + events.err().message);
+    page.unreadable.push_back(cursor.visit);
     return;
   }
   auto items = domain::write_back_items_after(header->info, *events, cursor.finished);
@@ -115,15 +119,17 @@ domain::result<std::vector<endpoint_ref>> outbox_endpoints(const store& source) 
   }
 }
 
-domain::result<outbox_page> read_outbox(const store& source, const domain::tenant_id& tenant,
-                                        const domain::endpoint_id& endpoint,
-                                        const std::string& after, std::size_t limit) {
+namespace {
+
+/// Up to `limit` keys under `prefix` (an endpoint's or one visit's) from `start` on.
+domain::result<outbox_page> read_under(const store& source, const domain::tenant_id& tenant,
+                                       const domain::endpoint_id& endpoint,
+                                       const std::string& prefix, const std::string& start,
+                                       std::size_t limit) {
   outbox_page page;
   // Cursors are collected in key order with the entries around them and rebuilt after the scan,
   // whose snapshot should not stay open over the reads of every visit's events.
   std::vector<std::pair<std::size_t, found_cursor>> cursors;  // with the item index they go at
-  auto prefix = keys::outbox_prefix(tenant.str(), endpoint.str());
-  std::string start = after.empty() ? prefix : after + '\0';  // the first key after `after`
   std::size_t seen = 0;
   auto scanned =
     source.scan_from(column::outbox, prefix, start, [&](std::string_view key, std::string_view v) {
@@ -176,6 +182,26 @@ domain::result<outbox_page> read_outbox(const store& source, const domain::tenan
   return page;
 }
 
+}  // namespace
+
+domain::result<outbox_page> read_outbox(const store& source, const domain::tenant_id& tenant,
+                                        const domain::endpoint_id& endpoint,
+                                        const std::string& after, std::size_t limit) {
+  auto prefix = keys::outbox_prefix(tenant.str(), endpoint.str());
+  std::string start = after.empty() ? prefix : after + '\0';  // the first key after `after`
+  return read_under(source, tenant, endpoint, prefix, start, limit);
+}
+
+domain::result<outbox_page> read_visit_outbox(const store& source, const domain::tenant_id& tenant,
+                                              const domain::endpoint_id& endpoint,
+                                              const domain::visit_id& visit) {
+  auto prefix = keys::outbox_visit_prefix(tenant.str(), endpoint.str(), visit.str());
+  auto page =
+    read_under(source, tenant, endpoint, prefix, prefix, std::numeric_limits<std::size_t>::max());
+  if (page) page->next_after.clear();
+  return page;
+}
+
 std::string outbox_key(const domain::write_back_item& item) {
   return key_of(item);
 }
@@ -204,25 +230,12 @@ write_op spent_cursor_op(std::string key) {
   return {column::outbox, std::move(key), {}, op_kind::erase};
 }
 
-domain::result<std::vector<write_op>> keep_pending_ops(const store& source,
-                                                       const domain::visit_info& info) {
-  auto key = keys::outbox(info.tenant.str(), info.endpoint.str(), info.id.str(), cursor_seq);
-  auto value = source.get(column::outbox, key);
-  if (!value) {
-    if (value.err().code == domain::errc::not_found) return std::vector<write_op>{};
-    return std::move(value).err();
-  }
-  auto finished = decode_cursor(*value);
-  if (!finished)
-    return domain::make_error(domain::errc::storage_failure,
-                              "the outbox cursor of visit " + info.id.str() + " does not decode");
-  auto events = read_events(source, info.id);
-  if (!events) return std::move(events).err();
-  std::vector<write_op> ops;
-  for (const auto& item : domain::write_back_items_after(info, *events, *finished))
-    ops.push_back({column::outbox, key_of(item), domain::encode(item)});
-  ops.push_back(spent_cursor_op(std::move(key)));
-  return ops;
+domain::result<bool> write_back_pending(const store& source, const domain::visit_info& info) {
+  auto cursor = source.get(column::outbox, keys::outbox(info.tenant.str(), info.endpoint.str(),
+                                                        info.id.str(), cursor_seq));
+  if (cursor) return true;
+  if (cursor.err().code == domain::errc::not_found) return false;
+  return std::move(cursor).err();
 }
 
 domain::result<std::vector<write_op>> missing_cursor_ops(const store& source) {

@@ -10,8 +10,8 @@
 //   because the events are stored anyway and a second record per event would double what each
 //   append inserts;
 // - *entries*: items stored whole under their own key (tenant | endpoint | visit | seq): dead
-//   letters an admin re-drove, items kept when retention purges an ended visit's events, and
-//   items written by builds before the cursors (schema version 1).
+//   letters an admin re-drove, and items written by builds before the cursors (schema version
+//   1). Retention keeps a visit's events while its cursor exists (storage/retention.hpp).
 // This module reads both back per endpoint, in key order, and makes the atomic groups that end an
 // item: delivered, dead-lettered (stored in `dead_letters`) or re-driven (back as an entry).
 
@@ -31,8 +31,8 @@ namespace visitd::storage {
 /// A tenant's endpoint.
 using endpoint_ref = std::pair<domain::tenant_id, domain::endpoint_id>;
 
-/// The endpoints that have outbox entries, in key order (one seek per endpoint, not a full
-/// scan).
+/// The endpoints that have anything in the outbox (cursors or entries), in key order (one seek per
+/// endpoint, not a full scan).
 [[nodiscard]] domain::result<std::vector<endpoint_ref>> outbox_endpoints(const store& source);
 
 /// Where a pending item is kept.
@@ -52,8 +52,12 @@ struct outbox_page {
   /// What could not be read (an entry or a cursor that does not decode, a visit whose header or
   /// events do not): left in place, described for the log.
   std::vector<std::string> problems;
-  /// Cursors with nothing left behind them, of visits that ended (the visit's end was finished
-  /// while retention kept its items as entries): to be erased (`spent_cursor_op`).
+  /// Visits whose cursor could not be rebuilt (their header or events did not read): nothing
+  /// of them is in `items`, and they are worth reading again (`read_visit_outbox`).
+  std::vector<domain::visit_id> unreadable;
+  /// Cursors with nothing left behind them, of visits that ended: to be erased
+  /// (`spent_cursor_op`). A cursor move that lands after the erase by the visit's end (an actor
+  /// restarted with its predecessor's writes still queued) leaves one.
   std::vector<std::string> spent_cursors;
   /// The key to continue after, or empty when the outbox was read to its end.
   std::string next_after;
@@ -65,6 +69,12 @@ struct outbox_page {
                                                       const domain::tenant_id& tenant,
                                                       const domain::endpoint_id& endpoint,
                                                       const std::string& after, std::size_t limit);
+
+/// Everything one visit has in the endpoint's outbox (its cursor's items and its entries).
+[[nodiscard]] domain::result<outbox_page> read_visit_outbox(const store& source,
+                                                            const domain::tenant_id& tenant,
+                                                            const domain::endpoint_id& endpoint,
+                                                            const domain::visit_id& visit);
 
 /// The outbox key of `item` as an entry (also the key of its dead letter).
 [[nodiscard]] std::string outbox_key(const domain::write_back_item& item);
@@ -83,11 +93,9 @@ struct outbox_page {
 /// Erases a spent cursor (`outbox_page::spent_cursors`).
 [[nodiscard]] write_op spent_cursor_op(std::string key);
 
-/// The ops that keep the pending items of a visit as entries and erase its cursor (nothing when
-/// it has none): retention runs them with the purge of the visit's events, which the cursor
-/// needs.
-[[nodiscard]] domain::result<std::vector<write_op>> keep_pending_ops(
-  const store& source, const domain::visit_info& info);
+/// Whether a visit's write-back is pending (it still has its cursor).
+[[nodiscard]] domain::result<bool> write_back_pending(const store& source,
+                                                      const domain::visit_info& info);
 
 /// The ops that give every open visit of a store written before the cursors (schema version 1)
 /// a cursor at its last event: its items up to there are entries already.

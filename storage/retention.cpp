@@ -86,14 +86,23 @@ domain::result<retention_outcome> apply_retention(store& target, domain::timesta
 
   for (auto& header : to_purge) {
     const auto& id = header.info.id.str();
-    // Write-backs still pending are rebuilt from the events: keep them as entries first.
-    auto ops = keep_pending_ops(target, header.info);
-    if (!ops) return std::move(ops).err();
+    // A visit whose write-back is pending keeps its events: its items are rebuilt from them.
+    // Its cursor goes once its end is finished (delivered or dead-lettered), and a later pass
+    // purges it. The check and the purge are not one atomic step, but only items already
+    // delivered can bring an ended visit's cursor back (a restarted endpoint actor delivering
+    // again what its predecessor did): nothing pending is lost to the purge.
+    auto pending = write_back_pending(target, header.info);
+    if (!pending) return std::move(pending).err();
+    if (*pending) {
+      ++outcome.visits_kept_for_write_back;
+      continue;
+    }
     header.events_purged = true;
-    ops->push_back(
-      {column::events, keys::event_prefix(id), keys::event_prefix_end(id), op_kind::erase_range});
-    ops->push_back({column::visits, keys::visit(id), encode_header(header)});
-    if (auto ok = target.write(*ops); !ok) return std::move(ok).err();
+    std::vector<write_op> ops{
+      {column::events, keys::event_prefix(id), keys::event_prefix_end(id), op_kind::erase_range},
+      {column::visits, keys::visit(id), encode_header(header)},
+    };
+    if (auto ok = target.write(ops); !ok) return std::move(ok).err();
     ++outcome.visits_purged;
   }
 

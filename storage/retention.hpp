@@ -1,9 +1,10 @@
 #pragma once
 
 // Retention: the raw events of ended visits are kept for a configurable number of days, then
-// removed (their report row stays); report rows and audit entries have their own, longer
-// retentions. Removal uses range deletes (one tombstone per visit or tenant), which compaction
-// then drops.
+// removed (their report row stays), unless the visit's write-back is still pending: its items
+// are rebuilt from the events (storage/outbox.hpp), which then stay until it is done; report rows
+// and audit entries have their own, longer retentions. Removal uses range deletes (one tombstone
+// per visit or tenant), which compaction then drops.
 
 #include "domain/error.hpp"
 #include "domain/time.hpp"
@@ -24,7 +25,8 @@ struct retention_policy {
 };
 
 struct retention_outcome {
-  std::size_t visits_purged = 0;         ///< Ended visits whose events were removed.
+  std::size_t visits_purged = 0;               ///< Ended visits whose events were removed.
+  std::size_t visits_kept_for_write_back = 0;  ///< Due, but their write-back is still pending.
   std::size_t tenants_with_reports = 0;  ///< Tenants whose old report rows were range-deleted.
   std::size_t tenants_with_audit = 0;    ///< Tenants (or the box) whose old audit entries went.
 };

@@ -209,7 +209,8 @@ domain::result<void> check_or_record_schema(store& s) {
     // (storage/outbox.hpp): open visits get theirs, with the new version, in one group.
     auto ops = missing_cursor_ops(s);
     if (!ops) return std::move(ops).err();
-    ops->push_back({column::meta, std::string{schema_version_key}, std::to_string(2)});
+    static_assert(schema_version == 2, "a newer schema needs its own step from version 2");
+    ops->push_back({column::meta, std::string{schema_version_key}, std::to_string(schema_version)});
     return s.write(*ops);
   }
   return {};

@@ -34,7 +34,7 @@ enum class column : int {
   accounts,         ///< Local accounts, sessions and API tokens (hashes only).
   visits,           ///< Visit headers by tenant id + visit id.
   events,           ///< The visit event journal by visit id + sequence number.
-  outbox,           ///< Pending EHR write-backs, written in the same batch as their event.
+  outbox,           ///< Pending EHR write-backs: a cursor per visit, and items stored whole.
   audit,            ///< Admin audit log by tenant id + time.
   reports,          ///< One report row per ended visit.
   dead_letters,     ///< Write-backs the EHR refused for good, kept for the portal and re-drive.

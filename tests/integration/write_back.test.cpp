@@ -415,7 +415,7 @@ TEST(write_back, pending_writes_survive_kill_9_and_are_delivered_once_after_the_
   int events = 0;
   for (int round = 0; round < 5; ++round)
     for (const auto& v : visits) {
-      ASSERT_EQ(t.staff(v, "staff/join"), 200);  // acknowledged: durable with its outbox entry
+      ASSERT_EQ(t.staff(v, "staff/join"), 200);  // acknowledged: durable, its items with it
       ASSERT_EQ(t.staff(v, "staff/leave"), 200);
       events += 2;
     }

@@ -88,6 +88,23 @@ board_subscriber::behavior_type recording_board_subscriber(board_subscriber::poi
   };
 }
 
+/// What the directory's visit actors tell the write-back, in order: ("items", visit) per push,
+/// ("resync", visit) per resync.
+struct write_back_log {
+  std::vector<std::pair<std::string, std::string>> messages;
+};
+
+write_back_sink::behavior_type recording_write_back(write_back_sink::pointer,
+                                                    const std::shared_ptr<write_back_log>& log) {
+  return {
+    [log](wb_items_atom, std::vector<domain::write_back_item>& items) {
+      log->messages.emplace_back("items", items.front().visit.str());
+    },
+    [log](wb_resync_atom, const domain::tenant_id&, const domain::endpoint_id&,
+          const domain::visit_id& visit) { log->messages.emplace_back("resync", visit.str()); },
+  };
+}
+
 /// A directory on CAF's test coordinator over a real RocksDB store, with a journal the test
 /// completes by hand (it writes each group to the store when completed, like the real one).
 class directory_test : public testing::coordinator_test {
@@ -111,6 +128,7 @@ protected:
       return now_;
     };
     args.regions = domain::make_region_list("local, eu-west").value();
+    args.write_back = write_back_;
     // Most tests drive expiry through the directory's sweep; one tests the expiry scheduler.
     args.expiry_timers = expiry_timers;
     options.detached_loader = false;
@@ -207,6 +225,7 @@ protected:
 
   directory directory_;
   std::vector<caf::actor> others_;
+  write_back_sink write_back_;  ///< Null unless a test records what the visits tell it.
   visit_subscriber last_subscriber_;
   domain::timestamp now_ = at(60);
   bool fail_clock_ = false;
@@ -379,6 +398,9 @@ TEST_F(directory_test,
 
 TEST_F(directory_test, restarts_a_failed_visit_from_the_store_and_leaves_others_alone) {
   seed_tenant();
+  auto wb_log = std::make_shared<write_back_log>();
+  write_back_ = sys_->spawn(recording_write_back, wb_log);
+  others_.push_back(caf::actor_cast<caf::actor>(write_back_));
   start();
   open("v-1");
   open("v-2");
@@ -388,6 +410,7 @@ TEST_F(directory_test, restarts_a_failed_visit_from_the_store_and_leaves_others_
   auto log = subscribe("v-1");
   settle();
 
+  const auto pushes_before = wb_log->messages.size();
   fail_clock_ = true;  // the next decide throws inside v-1's actor
   auto failed = command("v-1", join_patient("pat"));
   fail_clock_ = false;
@@ -407,6 +430,22 @@ TEST_F(directory_test, restarts_a_failed_visit_from_the_store_and_leaves_others_
   EXPECT_EQ(retried->reply->events.front().seq, first->reply->last_seq + 1);
   auto other = command("v-2", join_patient("pat"));
   ASSERT_TRUE(other->reply) << other->error->message;
+
+  // The restarted actor told the write-back to read v-1 from the store before its first push
+  // (its predecessor may have died between a durable append and the push).
+  settle();
+  std::vector<std::pair<std::string, std::string>> after_failure(
+    wb_log->messages.begin() + static_cast<std::ptrdiff_t>(pushes_before), wb_log->messages.end());
+  std::vector<std::pair<std::string, std::string>> v1;
+  for (const auto& m : after_failure)
+    if (m.second == "v-1") v1.push_back(m);
+  ASSERT_GE(v1.size(), 2u);
+  EXPECT_EQ(v1[0], (std::pair<std::string, std::string>{"resync", "v-1"}));
+  EXPECT_EQ(v1[1], (std::pair<std::string, std::string>{"items", "v-1"}));
+  for (const auto& m : after_failure) {
+    if (m.first != "resync") continue;
+    EXPECT_EQ(m.second, "v-1") << "only the restarted visit";
+  }
 }
 
 TEST_F(directory_test, restarts_a_failed_tenant_actor_from_the_store) {

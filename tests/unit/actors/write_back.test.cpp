@@ -678,6 +678,31 @@ TEST_F(write_back_test, a_backlog_larger_than_memory_is_read_from_the_store_as_m
   EXPECT_TRUE(eventually([&] { return outbox().empty(); })) << outbox().size() << " left";
 }
 
+TEST_F(write_back_test, a_push_lost_with_its_visit_actor_is_read_from_the_store_on_resync) {
+  // A visit actor fails after an append is durable and before it pushes the items. Its
+  // successor (restarted from the store) sends a resync before pushing anything: the lost items
+  // are read from the store, and its later pushes cannot move the cursor past them.
+  start();
+  visit_driver v{*journal_, "v-a"};
+  const auto& script = visit_driver::full_script();
+  push(v.run(script[0]));
+  auto lost = v.run(script[1]);  // the patient's lobby entry and connect: never pushed
+  ASSERT_EQ(lost.size(), 2u);
+  caf::anon_send(hub_, wb_resync_atom::value, id<domain::tenant_id>("t-1"),
+                 id<domain::endpoint_id>("ep-1"), id<domain::visit_id>("v-a"));
+  for (std::size_t i = 2; i < script.size(); ++i) push(v.run(script[i]));
+  auto s =
+    wait_status([&](const write_back_status& st) { return st.delivered == v.items().size(); });
+  EXPECT_EQ(s.pending, 0u);
+  expect_each_write_delivered_once(v.items());
+  EXPECT_EQ(delivered_writes_of("v-a"), expected_writes(v.items()));
+  EXPECT_TRUE(eventually([&] {
+    auto left = storage::outbox_endpoints(*store_);
+    return left && left->empty();
+  }))
+    << "the visit's end takes its cursor";
+}
+
 TEST_F(write_back_test,
        a_push_arriving_after_its_item_was_read_from_the_store_and_delivered_is_dropped) {
   // A visit actor pushes its items right after the durable append; a store read in between

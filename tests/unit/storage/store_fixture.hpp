@@ -2,10 +2,12 @@
 
 // Shared by the storage tests: a RocksDB store in a temp dir, id parsing, and a small driver
 // that runs domain commands against a visit and writes the resulting events as the server
-// will (events + outbox through the visit log, header on open, close ops on the end).
+// will (header and write-back cursor on open, events through the visit log, close ops on the
+// end).
 
 #include "domain/visit.hpp"
 #include "storage/catalog.hpp"
+#include "storage/outbox.hpp"
 #include "storage/store.hpp"
 #include "storage/visit_log.hpp"
 
@@ -101,6 +103,17 @@ public:
   }
 
   void end(domain::timestamp t) { run(domain::cmd::end{id<domain::participant_id>("doc")}, t); }
+
+  /// Finishes the visit's pending write-backs as their delivery would (the cursor moves, and
+  /// goes with the end).
+  void deliver_write_backs() {
+    auto page = read_outbox(store_, state_.info.tenant, state_.info.endpoint, {}, 100'000);
+    ASSERT_TRUE(page) << page.err().message;
+    for (const auto& p : page->items) {
+      if (p.item.visit != state_.info.id) continue;
+      ASSERT_TRUE(store_.write(std::vector<write_op>{delivered_op(p)}));
+    }
+  }
 
   [[nodiscard]] const domain::visit_state& state() const { return state_; }
   [[nodiscard]] const std::vector<domain::event_envelope>& events() const { return all_; }
