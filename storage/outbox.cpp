@@ -50,11 +50,14 @@ struct found_cursor {
 void rebuild(const store& source, const domain::tenant_id& tenant,
              const domain::endpoint_id& endpoint, found_cursor& cursor, outbox_page& page) {
   const auto& visit = cursor.visit.str();
+  // Worth reading again later: the store failed, or the visit's records do not decode.
+  auto unreadable = [&](std::string what, const domain::error& why) {
+    page.problems.push_back(std::move(what).append(": ").append(why.message));
+    page.unreadable.push_back(cursor.visit);
+  };
   auto header = load_visit_header(source, cursor.visit);
   if (!header) {
-    page.problems.push_back("the cursor of visit " + visit +
-                            " has no readable visit header: " + header.err().message);
-    page.unreadable.push_back(cursor.visit);
+    unreadable("the cursor of visit " + visit + " has no readable visit header", header.err());
     return;
   }
   if (header->info.tenant != tenant || header->info.endpoint != endpoint) {
@@ -69,9 +72,7 @@ void rebuild(const store& source, const domain::tenant_id& tenant,
   }
   auto events = read_events(source, cursor.visit);
   if (!events) {
-    page.problems.push_back("the events of visit " + visit +
-                            " could not be read: " + events.err().message);
-    page.unreadable.push_back(cursor.visit);
+    unreadable("the events of visit " + visit + " could not be read", events.err());
     return;
   }
   auto items = domain::write_back_items_after(header->info, *events, cursor.finished);
