@@ -925,7 +925,25 @@ write_back_hub spawn_write_back_hub(caf::actor_system& system, write_back_args a
              const domain::endpoint_id& endpoint) -> caf::result<write_back_status> {
         auto* to = endpoint_of(self, tenant, endpoint);
         if (to == nullptr) return restarting_status(self, {tenant, endpoint});
-        return forward<write_back_status>(self, *to, atom);
+        // An actor that fails while asked is restarted (the exit handler may not have run yet):
+        // that is a status to show, not an error.
+        auto rp = self->make_response_promise<write_back_status>();
+        self->request(*to, self->state.args->options.request_timeout * 2, atom)
+          .then([rp](write_back_status& s) mutable { rp.deliver(std::move(s)); },
+                [self, rp, tenant, endpoint](caf::error& err) mutable {
+                  if (err != caf::sec::request_receiver_down) {
+                    rp.deliver(std::move(err));
+                    return;
+                  }
+                  write_back_status s;
+                  s.tenant = tenant;
+                  s.endpoint = endpoint;
+                  s.blocked = "write-back failed and is restarting (see the server log)";
+                  s.dead_letters = stored_dead_letters(*self->state.args, tenant, endpoint);
+                  s.breaker = "closed";
+                  rp.deliver(std::move(s));
+                });
+        return rp;
       },
       [self](wb_list_atom) {
         auto rp = self->make_response_promise<std::vector<write_back_status>>();
