@@ -800,18 +800,25 @@ caf::actor* endpoint_of(hub_pointer self, const domain::tenant_id& tenant,
 }
 
 /// The status of an endpoint whose actor waits to be restarted.
-write_back_status restarting_status(hub_pointer self, const endpoint_key& key) {
-  const auto& r = self->state.restarts.at(key);
+/// The status of an endpoint without a running actor to ask: `why`, and what the store says.
+write_back_status status_without_actor(const write_back_args& args, const endpoint_key& key,
+                                       std::string why) {
   write_back_status s;
   s.tenant = key.first;
   s.endpoint = key.second;
-  s.blocked = "write-back failed " + std::to_string(r.failures) +
-              " times in a row and restarts at " +
-              (r.resume_at ? domain::format_rfc3339(*r.resume_at) : std::string{"once asked"}) +
-              " (see the server log)";
-  s.dead_letters = stored_dead_letters(*self->state.args, key.first, key.second);
+  s.blocked = std::move(why);
+  s.dead_letters = stored_dead_letters(args, key.first, key.second);
   s.breaker = "closed";
   return s;
+}
+
+write_back_status restarting_status(hub_pointer self, const endpoint_key& key) {
+  const auto& r = self->state.restarts.at(key);
+  return status_without_actor(
+    *self->state.args, key,
+    "write-back failed " + std::to_string(r.failures) + " times in a row and restarts at " +
+      (r.resume_at ? domain::format_rfc3339(*r.resume_at) : std::string{"once asked"}) +
+      " (see the server log)");
 }
 
 /// An endpoint actor failed: started again at once the first time, then after 1, 2, 4 … up to
@@ -935,13 +942,9 @@ write_back_hub spawn_write_back_hub(caf::actor_system& system, write_back_args a
                     rp.deliver(std::move(err));
                     return;
                   }
-                  write_back_status s;
-                  s.tenant = tenant;
-                  s.endpoint = endpoint;
-                  s.blocked = "write-back failed and is restarting (see the server log)";
-                  s.dead_letters = stored_dead_letters(*self->state.args, tenant, endpoint);
-                  s.breaker = "closed";
-                  rp.deliver(std::move(s));
+                  rp.deliver(status_without_actor(
+                    *self->state.args, {tenant, endpoint},
+                    "write-back failed and is restarting (see the server log)"));
                 });
         return rp;
       },

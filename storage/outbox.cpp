@@ -197,10 +197,9 @@ domain::result<outbox_page> read_visit_outbox(const store& source, const domain:
                                               const domain::endpoint_id& endpoint,
                                               const domain::visit_id& visit) {
   auto prefix = keys::outbox_visit_prefix(tenant.str(), endpoint.str(), visit.str());
-  auto page =
-    read_under(source, tenant, endpoint, prefix, prefix, std::numeric_limits<std::size_t>::max());
-  if (page) page->next_after.clear();
-  return page;
+  // No limit: the read ends at the visit's last key, so `next_after` comes back empty.
+  return read_under(source, tenant, endpoint, prefix, prefix,
+                    std::numeric_limits<std::size_t>::max());
 }
 
 std::string outbox_key(const domain::write_back_item& item) {
